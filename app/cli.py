@@ -1,0 +1,92 @@
+"""``python -m app``: the operator's command line."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from app.core.settings import Settings, ensure_safe, get_settings
+
+cli = typer.Typer(
+    name="workflow-hub",
+    help="Workflow Hub: serve the API, run workers, migrate and seed.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _settings() -> Settings:
+    settings = get_settings()
+    ensure_safe(settings)
+    return settings
+
+
+@cli.command()
+def migrate(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Apply database migrations."""
+    from app.core import migrations
+
+    settings = _settings()
+    migrations.upgrade(settings.database.url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@cli.command("seed-demo")
+def seed_demo() -> None:
+    """Create the demo organisation and accounts (idempotent)."""
+    from app.core.db import close_database, init_database
+    from app.main import seed_demo_data
+
+    settings = _settings()
+
+    async def run() -> None:
+        init_database(settings.database)
+        try:
+            await seed_demo_data()
+        finally:
+            await close_database()
+
+    asyncio.run(run())
+    typer.echo("demo data seeded")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (APP_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (PORT).")] = None,
+    migrate_first: Annotated[
+        bool, typer.Option("--migrate/--no-migrate", help="Apply migrations before serving.")
+    ] = True,
+    reload: Annotated[bool, typer.Option(help="Reload on code changes (dev).")] = False,
+) -> None:
+    """Serve the API (and, by default, the relay, the scheduler and the sandbox in-process)."""
+    settings = _settings()
+    if migrate_first:
+        from app.core import migrations
+
+        migrations.upgrade(settings.database.url)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host or settings.app.host,
+        port=port or settings.app.port,
+        reload=reload,
+        log_config=None,
+        proxy_headers=True,
+        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        timeout_graceful_shutdown=30,
+    )
+
+
+def main() -> None:
+    """Entry point of ``python -m app`` and the ``workflow-hub`` script."""
+    from app.registry import MODULES
+
+    for spec in MODULES:
+        if spec.cli is not None:
+            cli.add_typer(spec.cli, name=spec.cli_name or spec.name)
+    cli()

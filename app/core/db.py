@@ -1,0 +1,218 @@
+"""Database: declarative ``Base``, async engine and sessions, transaction scopes.
+
+Services never commit. A request's session is committed or rolled back by :func:`get_session`;
+listeners, jobs and scripts use :func:`session_scope`. Callbacks registered with
+:func:`after_commit` run once the surrounding transaction has committed, and are dropped on
+rollback (background event delivery relies on this).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends
+from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from app.core.settings import DatabaseSettings
+
+logger = logging.getLogger(__name__)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+PostCommitHook = Callable[[], Awaitable[None] | None]
+
+current_session_var: ContextVar[AsyncSession | None] = ContextVar("current_session", default=None)
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table, with a constraint naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+class UUIDPrimaryKey:
+    """Mixin: a UUID primary key generated in Python."""
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+
+
+class Timestamps:
+    """Mixin: ``created_at`` and ``updated_at`` maintained by the ORM."""
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Database:
+    """An engine and its session factory."""
+
+    def __init__(self, settings: DatabaseSettings) -> None:
+        self.settings = settings
+        self.url = make_url(settings.url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        kwargs: dict[str, Any] = {"echo": settings.echo}
+        if self.is_sqlite:
+            _ensure_sqlite_dir(self.url.database)
+            kwargs["connect_args"] = {"timeout": settings.sqlite_busy_timeout_ms / 1000}
+        else:
+            kwargs.update(
+                pool_size=settings.pool_size,
+                max_overflow=settings.max_overflow,
+                pool_pre_ping=True,
+            )
+        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas(settings))
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    async def ping(self) -> None:
+        """Run a trivial query; raises when the database is unreachable."""
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _ensure_sqlite_dir(database: str | None) -> None:
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_pragmas(settings: DatabaseSettings) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(settings.sqlite_busy_timeout_ms)}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return on_connect
+
+
+_database: Database | None = None
+
+
+def init_database(settings: DatabaseSettings) -> Database:
+    """Create the process database (replacing any previous one) and return it."""
+    global _database
+    _database = Database(settings)
+    return _database
+
+
+def get_database() -> Database:
+    """Return the process database; raises if :func:`init_database` was not called."""
+    if _database is None:
+        raise RuntimeError("the database is not initialised; call init_database() first")
+    return _database
+
+
+async def close_database() -> None:
+    """Dispose the process database, if any."""
+    global _database
+    if _database is not None:
+        await _database.dispose()
+        _database = None
+
+
+def after_commit(session: AsyncSession, hook: PostCommitHook) -> None:
+    """Run ``hook`` after ``session``'s transaction commits; drop it on rollback."""
+    session.info.setdefault("after_commit", []).append(hook)
+
+
+def current_session() -> AsyncSession | None:
+    """Return the session of the enclosing transaction scope, if any."""
+    return current_session_var.get()
+
+
+async def _run_after_commit(session: AsyncSession) -> None:
+    hooks: list[PostCommitHook] = session.info.pop("after_commit", [])
+    for hook in hooks:
+        try:
+            result = hook()
+            if asyncio.iscoroutine(result):
+                await result
+        except Exception:
+            logger.exception("after-commit hook %r failed", hook)
+
+
+@asynccontextmanager
+async def transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """Commit ``session`` when the block succeeds, roll back when it raises."""
+    token = current_session_var.set(session)
+    try:
+        yield session
+        await session.commit()
+    except BaseException:
+        session.info.pop("after_commit", None)
+        await session.rollback()
+        raise
+    finally:
+        current_session_var.reset(token)
+    await _run_after_commit(session)
+
+
+@asynccontextmanager
+async def session_scope() -> AsyncIterator[AsyncSession]:
+    """Open a session for non-request code (listeners, jobs, CLI) and own its transaction."""
+    async with get_database().sessionmaker() as session, transaction(session):
+        yield session
+
+
+async def get_session() -> AsyncIterator[AsyncSession]:
+    """FastAPI dependency: one session per request, committed before the response is sent."""
+    async with session_scope() as session:
+        yield session
+
+
+DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
+"""The request's session: committed after the endpoint returns, before the response is sent."""

@@ -1,0 +1,182 @@
+"""Errors are data: one :class:`AppError` base rendered as ``application/problem+json``.
+
+Every problem body has ``type``, ``title``, ``status``, ``detail``, a stable machine ``code`` and
+the request's ``correlation_id``. Clients never see a stack trace.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.context import get_correlation_id
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class AppError(Exception):
+    """A domain error with an HTTP status and a stable machine code.
+
+    Subclasses set ``status`` and ``code`` as class attributes; ``detail`` is the human message.
+    """
+
+    status: int = 400
+    code: str = "bad_request"
+    detail: str = "The request could not be processed."
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        self.detail = detail or type(self).detail
+        if status is not None:
+            self.status = status
+        if code is not None:
+            self.code = code
+        self.headers = headers or {}
+        self.extra = extra
+        super().__init__(self.detail)
+
+
+class NotFound(AppError):
+    status = 404
+    code = "not_found"
+    detail = "The resource does not exist."
+
+
+class Conflict(AppError):
+    status = 409
+    code = "conflict"
+    detail = "The resource is in a conflicting state."
+
+
+class Unauthorized(AppError):
+    status = 401
+    code = "unauthorized"
+    detail = "Authentication is required."
+
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+        super().__init__(detail, **kwargs)
+
+
+class Forbidden(AppError):
+    status = 403
+    code = "forbidden"
+    detail = "You may not do this."
+
+
+class TooManyRequests(AppError):
+    status = 429
+    code = "too_many_requests"
+    detail = "Too many requests; retry later."
+
+    def __init__(self, detail: str | None = None, *, retry_after: int, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"Retry-After": str(max(1, int(retry_after)))})
+        super().__init__(detail, retry_after=max(1, int(retry_after)), **kwargs)
+
+
+class UpstreamError(AppError):
+    status = 502
+    code = "upstream_error"
+    detail = "An upstream system failed."
+
+
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """Render one problem+json response."""
+    try:
+        title = HTTPStatus(status).phrase
+    except ValueError:
+        title = "Error"
+    body: dict[str, Any] = {
+        "type": f"about:blank#{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "correlation_id": get_correlation_id(),
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+}
+
+
+async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return problem(exc.status, exc.code, exc.detail, headers=exc.headers, **exc.extra)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = "No route matches this path."
+    return problem(exc.status_code, code, detail, headers=dict(exc.headers or {}))
+
+
+def _jsonable_error(error: dict[str, Any]) -> dict[str, Any]:
+    out = {
+        "loc": list(error.get("loc", ())),
+        "msg": error.get("msg", ""),
+        "type": error.get("type"),
+    }
+    if "input" in error and isinstance(error["input"], str | int | float | bool | type(None)):
+        out["input"] = error["input"]
+    return out
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [_jsonable_error(e) for e in exc.errors()]
+    fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in errors)
+    return problem(422, "validation_error", f"Invalid request: {fields}.", errors=errors)
+
+
+def internal_error_response() -> JSONResponse:
+    """The 500 body: a correlation id to quote, never a stack trace."""
+    return problem(
+        500,
+        "internal_error",
+        "An unexpected error occurred. Quote the correlation id when reporting it.",
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render domain, HTTP and validation errors of ``app`` as problem+json.
+
+    Unexpected exceptions are answered by :class:`~app.core.middleware.CorrelationIdMiddleware`.
+    """
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)

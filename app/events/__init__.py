@@ -1,0 +1,1 @@
+"""The app-wide event emitter: typed events, delivery modes, outbox and relay."""

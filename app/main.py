@@ -1,0 +1,82 @@
+"""The composition root: ``create_app()`` wires settings, database, modules and lifecycle."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.core import health
+from app.core.db import close_database, init_database, session_scope
+from app.core.errors import install_error_handlers
+from app.core.logging import configure_logging
+from app.core.middleware import CorrelationIdMiddleware
+from app.core.settings import Settings, ensure_safe, get_settings
+from app.core.tenancy import ensure_organization
+from app.registry import MODULES
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+
+
+DEMO_ORGANIZATION = "Demo"
+
+
+async def seed_demo_data() -> None:
+    """Create the demo organisation and run every module's idempotent seed, in one transaction."""
+    async with session_scope() as session:
+        organization = await ensure_organization(session, DEMO_ORGANIZATION)
+        for spec in MODULES:
+            if spec.seed_demo is not None:
+                await spec.seed_demo(session, organization)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application: routes, error handlers, middleware and lifespan."""
+    settings = settings or get_settings()
+    ensure_safe(settings)
+    configure_logging(settings.app)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            database = init_database(settings.database)
+            stack.push_async_callback(close_database)
+            app.state.database = database
+            if settings.app.seed_demo:
+                await seed_demo_data()
+            # Started in this order, stopped in reverse:
+            # 1. the emitter's background tasks (drained on shutdown),
+            # 2. the durable relay (EVENTS_RELAY_ENABLED),
+            # 3. the scheduler (SCHEDULER_ENABLED),
+            # 4. the integration HTTP clients and the sandbox (SANDBOX_ENABLED).
+            logger.info("%s ready (env=%s)", settings.app.name, settings.app.env.value)
+            yield
+        logger.info("%s stopped", settings.app.name)
+
+    app = FastAPI(
+        title=settings.app.name,
+        version="0.1.0",
+        lifespan=lifespan,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(CorrelationIdMiddleware)
+    app.include_router(health.router)
+    for spec in MODULES:
+        if spec.router is not None:
+            app.include_router(spec.router, prefix=API_PREFIX)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    """Build ``app`` on first access: ``uvicorn app.main:app`` works, importing has no effects."""
+    if name == "app":
+        return create_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

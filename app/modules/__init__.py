@@ -1,0 +1,1 @@
+"""Domain modules. They never import each other; they talk through typed events."""

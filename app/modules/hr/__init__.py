@@ -1,0 +1,1 @@
+"""The hr module: Worker profiles from Oracle Fusion HCM and pending HR approvals."""

@@ -1,0 +1,1 @@
+"""The leasing module: Pending leasing approvals from Yardi."""

@@ -1,0 +1,1 @@
+"""The notification module: Device tokens, stored notifications and push delivery."""

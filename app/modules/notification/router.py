@@ -1,0 +1,5 @@
+"""REST routes of the notification module."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["notification"])

@@ -1,0 +1,1 @@
+"""The procurement module: Pending procurement approvals from the Oracle Fusion BPM worklist."""

@@ -1,0 +1,6 @@
+"""The procurement module's contribution to the application: routes, listeners and jobs."""
+
+from app.core.modules import ModuleSpec
+from app.modules.procurement.router import router
+
+module = ModuleSpec(name="procurement", router=router)

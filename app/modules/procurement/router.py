@@ -1,0 +1,5 @@
+"""REST routes of the procurement module."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["procurement"])

@@ -1,0 +1,1 @@
+"""APScheduler wiring: cron jobs, a cluster-wide leader lock and job-run history."""

@@ -1,0 +1,99 @@
+"""``python -m app``: migrate, seed-demo and serve, as real subprocesses."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "APP_"))}
+    env.update(
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+        APP_ENV="dev",
+        APP_LOG_LEVEL="WARNING",
+    )
+    env.update(extra)
+    return env
+
+
+def _run(args: list[str], env: dict[str, str], root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_migrate_then_seed_demo_is_idempotent(tmp_path: Path, project_root: Path) -> None:
+    env = _env(tmp_path)
+    migrated = _run(["migrate"], env, project_root)
+    assert migrated.returncode == 0, migrated.stderr
+    for _ in range(2):
+        seeded = _run(["seed-demo"], env, project_root)
+        assert seeded.returncode == 0, seeded.stderr
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "cli.db") as conn:
+        names = [row[0] for row in conn.execute("SELECT name FROM organizations")]
+    assert names == ["Demo"]
+
+
+def test_prod_with_defaults_refuses_to_start(tmp_path: Path, project_root: Path) -> None:
+    result = _run(["migrate"], _env(tmp_path, APP_ENV="prod"), project_root)
+    assert result.returncode != 0
+    assert "AUTH_JWT_SECRET" in result.stderr
+
+
+def test_unknown_command_fails_with_usage(tmp_path: Path, project_root: Path) -> None:
+    result = _run(["no-such-command"], _env(tmp_path), project_root)
+    assert result.returncode == 2
+    assert "No such command" in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.mark.slow
+def test_serve_answers_health_and_stops_on_sigint(tmp_path: Path, project_root: Path) -> None:
+    port = _free_port()
+    env = _env(tmp_path, PORT=str(port), APP_SEED_DEMO="true")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve"],
+        env=env,
+        cwd=project_root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        ready = None
+        while time.monotonic() < deadline:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert ready is not None, "the server never answered"
+        assert ready.status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+    finally:
+        process.send_signal(2)
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
