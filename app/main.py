@@ -8,6 +8,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
+from app import contracts
 from app.core import health
 from app.core.db import close_database, init_database, session_scope
 from app.core.errors import install_error_handlers
@@ -15,6 +16,8 @@ from app.core.logging import configure_logging
 from app.core.middleware import CorrelationIdMiddleware
 from app.core.settings import Settings, ensure_safe, get_settings
 from app.core.tenancy import ensure_organization
+from app.events import AppEmitter
+from app.events.runtime import get_emitter, set_emitter
 from app.registry import MODULES
 
 logger = logging.getLogger(__name__)
@@ -34,11 +37,23 @@ async def seed_demo_data() -> None:
                 await spec.seed_demo(session, organization)
 
 
+def build_emitter(settings: Settings) -> AppEmitter:
+    """Create a fresh application emitter with every module's listeners subscribed."""
+    contracts.load_all()
+    emitter = AppEmitter(strict=settings.events.strict, max_listeners=settings.events.max_listeners)
+    for spec in MODULES:
+        for fn in spec.listeners:
+            emitter.register(fn, module=spec.name)
+    return emitter
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the application: routes, error handlers, middleware and lifespan."""
+    """Build the application: routes, error handlers, middleware, emitter and lifespan."""
     settings = settings or get_settings()
     ensure_safe(settings)
     configure_logging(settings.app)
+    emitter = build_emitter(settings)
+    set_emitter(emitter)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -46,13 +61,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             database = init_database(settings.database)
             stack.push_async_callback(close_database)
             app.state.database = database
+            # The emitter: ready once every listener is subscribed; on shutdown, refuse new
+            # emits and drain background listeners (cancelling what outlives the timeout).
+            set_emitter(emitter)
+            emitter.mark_ready()
+            stack.push_async_callback(_stop_emitter, emitter, settings.events.drain_timeout_seconds)
             if settings.app.seed_demo:
                 await seed_demo_data()
             # Started in this order, stopped in reverse:
-            # 1. the emitter's background tasks (drained on shutdown),
-            # 2. the durable relay (EVENTS_RELAY_ENABLED),
-            # 3. the scheduler (SCHEDULER_ENABLED),
-            # 4. the integration HTTP clients and the sandbox (SANDBOX_ENABLED).
+            # 1. the durable relay (EVENTS_RELAY_ENABLED),
+            # 2. the scheduler (SCHEDULER_ENABLED),
+            # 3. the integration HTTP clients and the sandbox (SANDBOX_ENABLED).
             logger.info("%s ready (env=%s)", settings.app.name, settings.app.env.value)
             yield
         logger.info("%s stopped", settings.app.name)
@@ -66,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.emitter = emitter
     install_error_handlers(app)
     app.add_middleware(CorrelationIdMiddleware)
     app.include_router(health.router)
@@ -73,6 +93,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if spec.router is not None:
             app.include_router(spec.router, prefix=API_PREFIX)
     return app
+
+
+async def _stop_emitter(emitter: AppEmitter, timeout: float) -> None:
+    await emitter.close(timeout)
+    emitter.mark_ready(False)
+    if _installed(emitter):
+        set_emitter(None)
+
+
+def _installed(emitter: AppEmitter) -> bool:
+    try:
+        return get_emitter() is emitter
+    except RuntimeError:
+        return False
 
 
 def __getattr__(name: str) -> FastAPI:

@@ -202,15 +202,24 @@ async def transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
 
 
 @asynccontextmanager
-async def session_scope() -> AsyncIterator[AsyncSession]:
-    """Open a session for non-request code (listeners, jobs, CLI) and own its transaction."""
+async def session_scope(*, join: bool = True) -> AsyncIterator[AsyncSession]:
+    """Open a session for non-request code (listeners, jobs, CLI) and own its transaction.
+
+    Inside another scope (an inline listener during a request, or a durable delivery run by the
+    relay) it joins the enclosing transaction instead, so the listener's writes commit or roll
+    back with it. ``join=False`` always opens a separate transaction.
+    """
+    outer = current_session_var.get()
+    if join and outer is not None:
+        yield outer
+        return
     async with get_database().sessionmaker() as session, transaction(session):
         yield session
 
 
 async def get_session() -> AsyncIterator[AsyncSession]:
     """FastAPI dependency: one session per request, committed before the response is sent."""
-    async with session_scope() as session:
+    async with session_scope(join=False) as session:
         yield session
 
 

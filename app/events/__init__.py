@@ -1,1 +1,35 @@
-"""The app-wide event emitter: typed events, delivery modes, outbox and relay."""
+"""The app-wide event emitter: EventEmitter2's API, typed events, delivery modes, outbox.
+
+Modules declare listeners with ``@listener`` and publish typed events with ``publish()``; they
+never import each other.
+"""
+
+from app.events.app_emitter import (
+    AppEmitter,
+    DurableDeliveryUnavailable,
+    EmitterNotReady,
+    UnknownEvent,
+)
+from app.events.base import Envelope, Event, current_envelope, event_types
+from app.events.delivery import Delivery, RetryPolicy, listener
+from app.events.emitter import EventEmitter, Subscription, current_event
+from app.events.runtime import get_emitter, publish
+
+__all__ = [
+    "AppEmitter",
+    "Delivery",
+    "DurableDeliveryUnavailable",
+    "EmitterNotReady",
+    "Envelope",
+    "Event",
+    "EventEmitter",
+    "RetryPolicy",
+    "Subscription",
+    "UnknownEvent",
+    "current_envelope",
+    "current_event",
+    "event_types",
+    "get_emitter",
+    "listener",
+    "publish",
+]

@@ -1,0 +1,19 @@
+"""Events published by the procurement module."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from app.contracts.common import ApprovalAudited, PendingTaskReceived
+
+
+class ProcurementApprovalAudited(ApprovalAudited):
+    """A user approved or rejected a procurement task in Oracle Fusion."""
+
+    name: ClassVar[str] = "audit.procurement.approval"
+
+
+class ProcurementTaskReceived(PendingTaskReceived):
+    """A new procurement approval task is waiting for the user."""
+
+    name: ClassVar[str] = "procurement.task.received"

@@ -1,0 +1,78 @@
+"""Events published by the user module."""
+
+from __future__ import annotations
+
+import uuid
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from app.contracts.common import Snapshot
+from app.events import Event
+
+Role = Literal["employee", "admin"]
+UserType = Literal["EMPLOYEE", "CONTRACTOR", "EXTERNAL"]
+
+
+class UserSnapshot(Snapshot):
+    """What listeners usually need to know about a user, without asking the user module."""
+
+    email: str
+    role: Role
+    user_type: UserType
+    first_name: str | None = None
+    last_name: str | None = None
+    oracle_username: str | None = None
+    person_number: str | None = None
+    is_active: bool = True
+
+
+class UserCreated(Event):
+    """A user was added to an organisation."""
+
+    name: ClassVar[str] = "user.created"
+
+    user_id: uuid.UUID
+    user: UserSnapshot
+
+
+class UserUpdated(Event):
+    """A user changed; ``changed_fields`` names what changed."""
+
+    name: ClassVar[str] = "user.updated"
+
+    user_id: uuid.UUID
+    changed_fields: tuple[str, ...] = Field(min_length=1)
+    user: UserSnapshot
+
+
+class UserDeleted(Event):
+    """A user was soft-deleted and can no longer log in."""
+
+    name: ClassVar[str] = "user.deleted"
+
+    user_id: uuid.UUID
+
+
+class UserProfileSyncRequested(Event):
+    """Refresh an EMPLOYEE's profile and line managers from Oracle Fusion HCM."""
+
+    name: ClassVar[str] = "user.syncProfile"
+
+    user_id: uuid.UUID
+    oracle_username: str | None = None
+    person_number: str | None = None
+    first_time: bool = False
+    requested_by: Literal["user", "admin", "scheduler"] = "user"
+
+
+class UserTaskSyncRequested(Event):
+    """Fetch the user's pending approvals from every source system."""
+
+    name: ClassVar[str] = "user.sync.task.notifications"
+
+    user_id: uuid.UUID
+    email: str
+    oracle_username: str | None = None
+    person_number: str | None = None
+    requested_by: Literal["user", "admin", "scheduler", "profile_sync"] = "scheduler"

@@ -1,0 +1,95 @@
+"""Typed events and their envelope.
+
+An event is a frozen pydantic model with a class-level ``name`` (the wire name, for example
+``user.created``) and ``version``. Declaring a subclass registers it; the strict emitter only
+accepts registered names. Every event carries ``organization_id``, the tenant.
+"""
+
+from __future__ import annotations
+
+import uuid
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+_REGISTRY: dict[str, type[Event]] = {}
+
+
+class Event(BaseModel):
+    """Base of every typed event. Subclasses set ``name`` (and ``version`` when it changes)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: ClassVar[str]
+    version: ClassVar[int] = 1
+
+    organization_id: uuid.UUID
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("name")
+        if name is None:
+            return  # an abstract intermediate class
+        if not isinstance(name, str) or not name or "*" in name:
+            raise TypeError(f"{cls.__qualname__}.name must be a concrete event name")
+        existing = _REGISTRY.get(name)
+        if existing is not None and (existing.__module__, existing.__qualname__) != (
+            cls.__module__,
+            cls.__qualname__,
+        ):
+            raise TypeError(
+                f"event name {name!r} is declared twice: by {existing.__module__}."
+                f"{existing.__qualname__} and by {cls.__module__}.{cls.__qualname__}"
+            )
+        _REGISTRY[name] = cls
+
+
+def event_types() -> dict[str, type[Event]]:
+    """Return every declared event class by name."""
+    return dict(_REGISTRY)
+
+
+def event_type(name: str) -> type[Event] | None:
+    """Return the event class declared for ``name``, if any."""
+    return _REGISTRY.get(name)
+
+
+def new_event_id() -> uuid.UUID:
+    """Return a new, time-ordered-enough unique event id."""
+    return uuid.uuid4()
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """Metadata of one emission, readable by listeners through :func:`current_envelope`."""
+
+    name: str
+    organization_id: uuid.UUID | None
+    correlation_id: str
+    causation_id: uuid.UUID | None = None
+    version: int = 1
+    id: uuid.UUID = field(default_factory=new_event_id)
+    occurred_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "occurred_at": self.occurred_at.isoformat(),
+            "correlation_id": self.correlation_id,
+            "causation_id": str(self.causation_id) if self.causation_id else None,
+            "organization_id": str(self.organization_id) if self.organization_id else None,
+            "version": self.version,
+        }
+
+
+current_envelope_var: ContextVar[Envelope | None] = ContextVar("current_envelope", default=None)
+
+
+def current_envelope() -> Envelope | None:
+    """Return the envelope of the event whose listener is running, if any."""
+    return current_envelope_var.get()
