@@ -39,15 +39,21 @@ def migrate(revision: Annotated[str, typer.Argument(help="Target revision.")] = 
 def seed_demo() -> None:
     """Create the demo organisation and accounts (idempotent)."""
     from app.core.db import close_database, init_database
-    from app.main import seed_demo_data
+    from app.events.runtime import set_emitter
+    from app.main import build_emitter, seed_demo_data
 
     settings = _settings()
 
     async def run() -> None:
         init_database(settings.database)
+        emitter = build_emitter(settings)
+        set_emitter(emitter)
+        emitter.mark_ready()
         try:
             await seed_demo_data()
+            await emitter.close(settings.events.drain_timeout_seconds)
         finally:
+            set_emitter(None)
             await close_database()
 
     asyncio.run(run())
