@@ -13,9 +13,16 @@ from typing import Any, Protocol
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.context import correlation_id_var, get_correlation_id, new_correlation_id
+from app.core.context import correlation_id_var, get_correlation_id
 from app.core.db import after_commit, current_session
-from app.events.base import Envelope, Event, current_envelope_var, event_type, event_types
+from app.events.base import (
+    Envelope,
+    Event,
+    current_envelope_var,
+    event_type,
+    event_types,
+    new_event_id,
+)
 from app.events.delivery import Delivery, RetryPolicy, listener_specs
 from app.events.emitter import (
     EventEmitter,
@@ -343,10 +350,12 @@ class AppEmitter(EventEmitter):
             counter = self._emitted[name] = EVENTS_EMITTED.labels(name)
         counter.inc()
         parent = current_envelope_var.get()
+        event_id = new_event_id()
         correlation_id = (
-            parent.correlation_id if parent else get_correlation_id() or new_correlation_id()
-        )
+            parent.correlation_id if parent else get_correlation_id() or event_id.hex
+        )  # a root event outside any request starts its own trace: its id
         envelope = Envelope(
+            id=event_id,
             name=name,
             organization_id=payload.organization_id,
             correlation_id=correlation_id,

@@ -7,6 +7,8 @@ accepts registered names. Every event carries ``organization_id``, the tenant.
 
 from __future__ import annotations
 
+import random
+import time
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -16,6 +18,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 _REGISTRY: dict[str, type[Event]] = {}
+_getrandbits = random.getrandbits
 
 
 class Event(BaseModel):
@@ -58,8 +61,16 @@ def event_type(name: str) -> type[Event] | None:
 
 
 def new_event_id() -> uuid.UUID:
-    """Return a new, time-ordered-enough unique event id."""
-    return uuid.uuid4()
+    """Return a new time-ordered event id (the UUIDv7 layout: milliseconds, then randomness).
+
+    Time order keeps the outbox's primary-key index append-mostly. ``random`` is reseeded in
+    forked children, and 74 random bits per millisecond make a collision negligible; it is
+    several times cheaper than ``uuid4``'s system call on the emit path.
+    """
+    value = (time.time_ns() // 1_000_000) << 80 | _getrandbits(76)
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return uuid.UUID(int=value)
 
 
 @dataclass(frozen=True, slots=True)

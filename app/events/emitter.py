@@ -359,7 +359,7 @@ class EventEmitter:
                 call_args = (event, *args) if sub.is_any else args
                 try:
                     result = sub.listener(*call_args)
-                    if inspect.isawaitable(result):
+                    if sub.is_async or (result is not None and inspect.isawaitable(result)):
                         if sequential:
                             result = await result
                         else:
