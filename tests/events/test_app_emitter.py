@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from app import contracts
 from app.contracts.auth import UserLoggedOut
 from app.core.context import correlation_id_var
-from app.core.db import Database, session_scope
+from app.core.db import Database, DbSession, session_scope
 from app.core.modules import ModuleSpec
 from app.core.settings import Settings
 from app.core.tenancy import Organization, ensure_organization
@@ -392,3 +392,33 @@ async def test_the_request_correlation_id_reaches_the_envelope(
     assert envelope is not None
     assert envelope.correlation_id == "req-from-client"
     assert captured.names() == ["test.order.placed"]
+
+
+async def test_inline_listeners_join_the_request_transaction(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    router = APIRouter()
+    seen: list[bool] = []
+
+    async def when_placed_check_session(event: OrderPlaced) -> None:
+        async with session_scope() as session:
+            seen.append(session is request_sessions[-1])
+            await ensure_organization(session, f"Listener {event.order_id}")
+
+    request_sessions: list[object] = []
+
+    @router.post("/test/orders/{order_id}")
+    async def place(order_id: int, session: DbSession) -> dict[str, str]:
+        request_sessions.append(session)
+        await publish(OrderPlaced(organization_id=ORG, order_id=order_id))
+        if order_id < 0:
+            raise RuntimeError("the request fails after the listener ran")
+        return {"ok": "yes"}
+
+    app.include_router(router)
+    app.state.emitter.on(OrderPlaced, when_placed_check_session)
+    assert (await client.post("/test/orders/1")).status_code == 200
+    assert (await client.post("/test/orders/-1")).status_code == 500
+    assert seen == [True, True]
+    assert await _org_count("Listener 1") == 1
+    assert await _org_count("Listener -1") == 0
