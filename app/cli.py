@@ -10,6 +10,8 @@ import typer
 import uvicorn
 
 from app.core.settings import Settings, ensure_safe, get_settings
+from app.events import AppEmitter
+from app.events.outbox.cli import events_cli
 
 cli = typer.Typer(
     name="workflow-hub",
@@ -86,6 +88,61 @@ def serve(
         forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         timeout_graceful_shutdown=30,
     )
+
+
+def _build_emitter(settings: Settings) -> AppEmitter:
+    from app.main import build_emitter
+
+    return build_emitter(settings)
+
+
+cli.add_typer(events_cli(_settings, _build_emitter), name="events")
+
+
+@cli.command()
+def worker(
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="Deliveries at once (EVENTS_RELAY_CONCURRENCY).")
+    ] = None,
+) -> None:
+    """Run the durable relay until SIGTERM or SIGINT (a second signal stops at once)."""
+    settings = _settings()
+    if concurrency is not None:
+        settings.events = settings.events.model_copy(update={"relay_concurrency": concurrency})
+    asyncio.run(_run_worker(settings))
+    typer.echo("worker stopped")
+
+
+async def _run_worker(settings: Settings) -> None:
+    import signal
+
+    from app.core.db import close_database, init_database
+    from app.core.logging import configure_logging
+    from app.events.outbox.runtime import make_relay
+    from app.events.runtime import set_emitter
+
+    configure_logging(settings.app)
+    database = init_database(settings.database)
+    emitter = _build_emitter(settings)
+    set_emitter(emitter)
+    emitter.mark_ready()
+    relay = make_relay(emitter, database, settings.events)
+    signals = 0
+
+    def on_signal() -> None:
+        nonlocal signals
+        signals += 1
+        relay.request_stop(force=signals > 1)
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal)
+    try:
+        await relay.serve()
+        await emitter.close(settings.events.drain_timeout_seconds)
+    finally:
+        set_emitter(None)
+        await close_database()
 
 
 def main() -> None:

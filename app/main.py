@@ -17,6 +17,8 @@ from app.core.middleware import CorrelationIdMiddleware
 from app.core.settings import Settings, ensure_safe, get_settings
 from app.core.tenancy import ensure_organization
 from app.events import AppEmitter
+from app.events.outbox import install_outbox, start_relay
+from app.events.outbox.runtime import import_listeners
 from app.events.runtime import get_emitter, set_emitter
 from app.registry import MODULES
 
@@ -38,12 +40,19 @@ async def seed_demo_data() -> None:
 
 
 def build_emitter(settings: Settings) -> AppEmitter:
-    """Create a fresh application emitter with every module's listeners subscribed."""
+    """Create a fresh application emitter with every module's listeners subscribed.
+
+    Its durable deliveries go to the outbox of the process database, and the listeners named
+    by ``EVENTS_EXTRA_LISTENERS`` (tests and benchmarks; refused in prod) are subscribed too.
+    """
     contracts.load_all()
     emitter = AppEmitter(strict=settings.events.strict, max_listeners=settings.events.max_listeners)
     for spec in MODULES:
         for fn in spec.listeners:
             emitter.register(fn, module=spec.name)
+    for fn in import_listeners(settings.events.extra_listeners):
+        emitter.register(fn, module="extra")
+    install_outbox(emitter)
     return emitter
 
 
@@ -70,6 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await seed_demo_data()
             # Started in this order, stopped in reverse:
             # 1. the durable relay (EVENTS_RELAY_ENABLED),
+            if settings.events.relay_enabled:
+                app.state.relay = await start_relay(emitter, database, settings.events)
+                stack.push_async_callback(app.state.relay.stop)
             # 2. the scheduler (SCHEDULER_ENABLED),
             # 3. the integration HTTP clients and the sandbox (SANDBOX_ENABLED).
             logger.info("%s ready (env=%s)", settings.app.name, settings.app.env.value)

@@ -15,7 +15,7 @@ from app.modules.user.module import module as user
 
 MODULES: Sequence[ModuleSpec] = (auth, user, notification, procurement, hr, leasing)
 
-CORE_MODELS: Sequence[str] = ("app.core.tenancy",)
+CORE_MODELS: Sequence[str] = ("app.core.tenancy", "app.events.outbox.models")
 """Packages outside the modules that define tables."""
 
 

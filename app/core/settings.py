@@ -11,7 +11,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 INSECURE_JWT_SECRET = "dev-insecure-jwt-secret-change-me"
@@ -92,6 +92,36 @@ class EventsSettings(BaseSettings):
     max_listeners: int = 50
     drain_timeout_seconds: float = 10.0
     relay_enabled: bool = True
+    """Run the durable relay inside the API process (or run ``python -m app worker``)."""
+    relay_concurrency: int = Field(default=8, ge=1)
+    """Durable deliveries one process runs at once (each holds a database connection)."""
+    relay_batch_size: int = Field(default=50, ge=1)
+    """The most deliveries one claim takes."""
+    relay_lease_seconds: float = Field(default=60.0, gt=0)
+    """How long a claimed delivery stays reserved; a dead worker's deliveries return after it."""
+    relay_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    """How often a relay extends the leases it holds and rescues expired ones."""
+    relay_poll_min_seconds: float = Field(default=0.2, gt=0)
+    """The first idle poll interval; it doubles while idle, up to the maximum."""
+    relay_poll_max_seconds: float = Field(default=5.0, gt=0)
+    """The longest idle poll interval (LISTEN/NOTIFY wakes PostgreSQL relays sooner)."""
+    relay_shutdown_timeout_seconds: float = Field(default=25.0, ge=0)
+    """On SIGTERM, how long running deliveries may finish before they are released."""
+    retention_days: float = Field(default=7.0, gt=0)
+    """How long delivered events are kept (dedupe window and replay history)."""
+    prune_interval_seconds: float = Field(default=3600.0, ge=0)
+    """How often a relay prunes history older than the retention (0: never)."""
+    extra_listeners: str = ""
+    """Comma-separated ``module:attribute`` listeners (or lists of them) to subscribe beside
+    the modules' own, for tests and benchmarks. Refused in prod."""
+
+    @model_validator(mode="after")
+    def _check_relay(self) -> EventsSettings:
+        if self.relay_heartbeat_seconds >= self.relay_lease_seconds:
+            raise ValueError("EVENTS_RELAY_HEARTBEAT_SECONDS must be below the lease")
+        if self.relay_poll_max_seconds < self.relay_poll_min_seconds:
+            raise ValueError("EVENTS_RELAY_POLL_MAX_SECONDS is below the minimum")
+        return self
 
 
 class SchedulerSettings(BaseSettings):
@@ -146,6 +176,8 @@ class Settings:
             problems.append("APP_SEED_DEMO is on")
         if self.sandbox.enabled:
             problems.append("SANDBOX_ENABLED is on")
+        if self.events.extra_listeners:
+            problems.append("EVENTS_EXTRA_LISTENERS is set")
         return problems
 
 

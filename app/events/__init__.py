@@ -13,19 +13,24 @@ from app.events.app_emitter import (
 from app.events.base import Envelope, Event, current_envelope, event_types
 from app.events.delivery import Delivery, RetryPolicy, listener
 from app.events.emitter import EventEmitter, Subscription, current_event
+from app.events.outbox import DeliveryContext, DoNotRetry, RetryAfter, current_delivery
 from app.events.runtime import get_emitter, publish
 
 __all__ = [
     "AppEmitter",
     "Delivery",
+    "DeliveryContext",
+    "DoNotRetry",
     "DurableDeliveryUnavailable",
     "EmitterNotReady",
     "Envelope",
     "Event",
     "EventEmitter",
+    "RetryAfter",
     "RetryPolicy",
     "Subscription",
     "UnknownEvent",
+    "current_delivery",
     "current_envelope",
     "current_event",
     "event_types",

@@ -31,6 +31,23 @@ class Event(BaseModel):
 
     organization_id: uuid.UUID
 
+    def ordering_key(self) -> str | None:
+        """Return the key whose durable deliveries run in order, one at a time per listener.
+
+        The default, ``None``, means no order. Override it (for example to return the user id)
+        so that one listener handles one user's events in emission order while other users'
+        events run in parallel.
+        """
+        return None
+
+    def dedupe_key(self) -> str | None:
+        """Return a key under which this event is stored in the outbox at most once.
+
+        The default, ``None``, stores every emission. An emission whose name and key match a
+        stored event within the retention window is dropped, with its durable deliveries.
+        """
+        return None
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         name = cls.__dict__.get("name")

@@ -1,18 +1,24 @@
-"""Test kit: capture published events and wait for background work.
+"""Test kit: capture published events, wait for background work, run durable deliveries.
 
 Each app instance has its own emitter (``app.state.emitter``), so listeners never leak from one
-test into another. ``await emitter.drain()`` waits for background listeners.
+test into another. ``await emitter.drain()`` waits for background listeners, and
+``await run_pending(emitter)`` runs the durable deliveries waiting in the outbox, synchronously.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
+from app.core.db import Database, get_database, utcnow
+from app.events.app_emitter import AppEmitter
 from app.events.base import Envelope, Event, current_envelope
 from app.events.emitter import EventEmitter
+from app.events.outbox.relay import Relay, RelayConfig
 
 E = TypeVar("E", bound=Event)
 
@@ -72,3 +78,34 @@ def capture_events(emitter: EventEmitter) -> Iterator[Capture]:
         yield capture
     finally:
         subscription.off()
+
+
+async def run_pending(
+    emitter: AppEmitter,
+    database: Database | None = None,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    rng: random.Random | None = None,
+) -> int:
+    """Run every due durable delivery of ``emitter`` now, to completion, and return how many.
+
+    It repeats until nothing is due, so deliveries emitted by durable listeners run as well.
+    Retries that are not due yet stay pending: pass a ``clock`` that has moved on to run them.
+
+    Args:
+        emitter: the emitter whose durable listeners run.
+        database: the outbox's database (the process database by default).
+        clock: the current time, for tests of backoff and leases.
+        rng: the jitter's random source.
+
+    Returns:
+        The number of delivery attempts made.
+    """
+    relay = Relay(
+        emitter,
+        database or get_database(),
+        RelayConfig(concurrency=8, listen=False),
+        clock=clock or utcnow,
+        rng=rng,
+    )
+    return await relay.run_until_idle()

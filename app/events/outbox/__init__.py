@@ -1,0 +1,33 @@
+"""Durable delivery: the transactional outbox, its relay, retries, dead letters and replay.
+
+- ``sink``: writes an event and one delivery per durable listener in the emitting transaction.
+- ``relay``: claims due deliveries (leases, heartbeats, LISTEN/NOTIFY) and runs the listeners.
+- ``store``: the relay's SQL. ``service``: list, inspect, retry, discard, replay, prune.
+- ``errors``: ``RetryAfter`` and ``DoNotRetry``, raised by listeners to steer their retries.
+- ``context``: ``current_delivery()``, with the idempotency key a listener passes on.
+"""
+
+from app.events.outbox.context import DeliveryContext, current_delivery
+from app.events.outbox.errors import DoNotRetry, PayloadInvalid, RetryAfter
+from app.events.outbox.models import DeliveryStatus, OutboxDelivery, OutboxEvent
+from app.events.outbox.relay import Relay, RelayConfig
+from app.events.outbox.runtime import install_outbox, start_relay
+from app.events.outbox.service import prune_history
+from app.events.outbox.sink import OutboxSink
+
+__all__ = [
+    "DeliveryContext",
+    "DeliveryStatus",
+    "DoNotRetry",
+    "OutboxDelivery",
+    "OutboxEvent",
+    "OutboxSink",
+    "PayloadInvalid",
+    "Relay",
+    "RelayConfig",
+    "RetryAfter",
+    "current_delivery",
+    "install_outbox",
+    "prune_history",
+    "start_relay",
+]

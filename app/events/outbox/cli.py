@@ -1,0 +1,244 @@
+"""``python -m app events ...``: list, inspect, retry, discard and replay durable deliveries.
+
+``app/cli.py`` mounts :func:`events_cli` with a runtime that opens the process database and
+builds the application emitter (whose durable listeners replay and ``max_attempts`` need).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, TypeVar
+
+import typer
+from pydantic import BaseModel
+
+from app.core.db import close_database, get_database, init_database, session_scope, utcnow
+from app.core.errors import AppError
+from app.core.settings import Settings
+from app.events.app_emitter import AppEmitter
+from app.events.outbox import service
+from app.events.outbox.models import DeliveryStatus
+from app.events.outbox.schemas import DeliveryDetail, DeliveryPage, ReplayResult
+
+T = TypeVar("T")
+
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_time(value: str, *, now: datetime) -> datetime:
+    """Parse an ISO 8601 time (naive means UTC) or an age such as ``90s``, ``2h`` or ``7d``.
+
+    Raises:
+        ValueError: neither form.
+    """
+    text = value.strip()
+    relative = _RELATIVE.match(text)
+    if relative:
+        amount, unit = relative.groups()
+        return now - timedelta(**{_UNITS[unit]: float(amount)})
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is neither an ISO 8601 time (2026-11-20T08:00:00Z) nor an age (2h, 7d)"
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def events_cli(
+    settings: Callable[[], Settings], build_emitter: Callable[[Settings], AppEmitter]
+) -> typer.Typer:
+    """Return the ``events`` command group.
+
+    Args:
+        settings: returns the process settings (checked for production safety).
+        build_emitter: builds the application emitter, whose durable listeners the commands
+            name (the composition root's ``build_emitter``).
+    """
+    group = typer.Typer(help="Durable deliveries: list, inspect, retry, discard, replay, prune.")
+
+    def run(work: Callable[[AppEmitter], Awaitable[T]]) -> T:
+        async def main() -> T:
+            current = settings()
+            emitter = build_emitter(current)
+            init_database(current.database)
+            try:
+                return await work(emitter)
+            finally:
+                await close_database()
+
+        try:
+            return asyncio.run(main())
+        except (service.UnknownListener, service.InvalidPattern) as exc:
+            raise typer.BadParameter(exc.detail) from None
+        except AppError as exc:
+            typer.echo(f"error: {exc.detail}", err=True)
+            raise typer.Exit(1) from None
+
+    @group.command("deliveries")
+    def deliveries(
+        status: Annotated[
+            DeliveryStatus | None, typer.Option(help="Only this state (dead: dead letters).")
+        ] = None,
+        listener: Annotated[str | None, typer.Option(help="Only this listener id.")] = None,
+        event: Annotated[str | None, typer.Option(help="Only this event name.")] = None,
+        limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+        offset: Annotated[int, typer.Option(min=0)] = 0,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ) -> None:
+        """List deliveries, newest first."""
+
+        async def work(emitter: AppEmitter) -> DeliveryPage:
+            async with session_scope() as session:
+                return await service.list_deliveries(
+                    session,
+                    status=status,
+                    listener_id=listener,
+                    event_name=event,
+                    limit=limit,
+                    offset=offset,
+                    emitter=emitter,
+                )
+
+        page = run(work)
+        if as_json:
+            _echo_json(page)
+            return
+        typer.echo(f"{'ID':>8}  {'STATUS':<9} {'TRIES':>5}  {'EVENT':<30} {'LISTENER':<40} ERROR")
+        for item in page.items:
+            tries = f"{item.attempts}/{item.max_attempts or '?'}"
+            error = (item.last_error or "").splitlines()[0][:60] if item.last_error else ""
+            typer.echo(
+                f"{item.id:>8}  {item.status:<9} {tries:>5}  {item.event_name:<30} "
+                f"{item.listener_id:<40} {error}"
+            )
+        shown = f"{page.offset + 1}-{page.offset + len(page.items)}" if page.items else "none"
+        typer.echo(f"{shown} of {page.total}")
+
+    @group.command("show")
+    def show(
+        delivery_id: Annotated[int, typer.Argument(help="The delivery id.")],
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ) -> None:
+        """Inspect a delivery: its event, payload and full error history with tracebacks."""
+
+        async def work(emitter: AppEmitter) -> DeliveryDetail:
+            async with session_scope() as session:
+                return await service.get_delivery(session, delivery_id, emitter=emitter)
+
+        detail = run(work)
+        if as_json:
+            _echo_json(detail)
+            return
+        _echo_detail(detail)
+
+    @group.command("retry")
+    def retry(delivery_id: Annotated[int, typer.Argument(help="The delivery id.")]) -> None:
+        """Queue a dead, discarded or pending delivery now, with a fresh attempt budget."""
+
+        async def work(emitter: AppEmitter) -> DeliveryDetail:
+            async with session_scope() as session:
+                return await service.retry_delivery(
+                    session, delivery_id, now=utcnow(), emitter=emitter
+                )
+
+        detail = run(work)
+        typer.echo(f"delivery {detail.id} queued ({detail.event_name} -> {detail.listener_id})")
+
+    @group.command("discard")
+    def discard(delivery_id: Annotated[int, typer.Argument(help="The delivery id.")]) -> None:
+        """Give up on a dead or pending delivery."""
+
+        async def work(emitter: AppEmitter) -> DeliveryDetail:
+            async with session_scope() as session:
+                return await service.discard_delivery(
+                    session, delivery_id, now=utcnow(), emitter=emitter
+                )
+
+        detail = run(work)
+        typer.echo(f"delivery {detail.id} discarded")
+
+    @group.command("replay")
+    def replay(
+        pattern: Annotated[str, typer.Option(help="Event name or pattern (user.*, **).")],
+        since: Annotated[str, typer.Option(help="ISO 8601 time, or an age: 90m, 2h, 7d.")],
+        listener: Annotated[str, typer.Option(help="The durable listener id to replay to.")],
+        until: Annotated[str | None, typer.Option(help="Newest time (exclusive).")] = None,
+    ) -> None:
+        """Replay stored events since a time to one durable listener (backfill)."""
+        now = utcnow()
+        try:
+            start = parse_time(since, now=now)
+            end = parse_time(until, now=now) if until is not None else None
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+
+        async def work(emitter: AppEmitter) -> ReplayResult:
+            async with session_scope() as session:
+                return await service.replay(
+                    session,
+                    emitter=emitter,
+                    pattern=pattern,
+                    listener_id=listener,
+                    since=start,
+                    until=end,
+                    now=now,
+                )
+
+        result = run(work)
+        names = ", ".join(result.event_names) or "no stored event matched"
+        typer.echo(f"queued {result.queued} delivery(ies) to {result.listener_id} ({names})")
+
+    @group.command("prune")
+    def prune(
+        retention_days: Annotated[
+            float | None, typer.Option(help="Keep this many days (EVENTS_RETENTION_DAYS).")
+        ] = None,
+    ) -> None:
+        """Delete finished history older than the retention now."""
+        days = retention_days or settings().events.retention_days
+
+        async def work(emitter: AppEmitter) -> int:
+            return await service.prune_history(
+                get_database(), retention=timedelta(days=days), now=utcnow()
+            )
+
+        typer.echo(f"pruned {run(work)} event(s)")
+
+    return group
+
+
+def _echo_json(model: BaseModel) -> None:
+    typer.echo(json.dumps(model.model_dump(mode="json"), indent=2))
+
+
+def _echo_detail(detail: DeliveryDetail) -> None:
+    rows = [
+        ("delivery", str(detail.id)),
+        ("status", detail.status),
+        ("attempts", f"{detail.attempts}/{detail.max_attempts or '?'}"),
+        ("listener", detail.listener_id),
+        ("event", f"{detail.event_name} v{detail.version} ({detail.event_id})"),
+        ("occurred at", detail.occurred_at.isoformat()),
+        ("organization", str(detail.organization_id)),
+        ("correlation id", detail.correlation_id),
+        ("ordering key", detail.ordering_key or "-"),
+        ("idempotency key", detail.idempotency_key),
+        ("available at", detail.available_at.isoformat()),
+        ("worker", detail.worker or "-"),
+    ]
+    for label, value in rows:
+        typer.echo(f"{label + ':':<17}{value}")
+    typer.echo("payload:")
+    typer.echo(json.dumps(detail.payload, indent=2))
+    typer.echo(f"errors ({len(detail.errors)}):")
+    for entry in detail.errors:
+        typer.echo(f"- attempt {entry.attempt} at {entry.at.isoformat()}: {entry.type}")
+        typer.echo(f"  {entry.message}")
+        if entry.traceback:
+            typer.echo("  " + entry.traceback.rstrip().replace("\n", "\n  "))

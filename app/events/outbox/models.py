@@ -1,0 +1,120 @@
+"""The outbox tables: one row per stored event, one row per (event, durable listener) delivery.
+
+A delivery moves ``pending`` -> ``running`` (claimed under a lease) -> ``done``; a failure
+returns it to ``pending`` with a later ``available_at`` until its listener's ``max_attempts``,
+then it is ``dead`` (a dead letter) until an operator retries or discards it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base, Timestamps, utcnow
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+"""JSON on SQLite, JSONB on PostgreSQL."""
+
+DeliveryId = BigInteger().with_variant(Integer(), "sqlite")
+"""A 64-bit identity on PostgreSQL; SQLite only auto-increments ``INTEGER PRIMARY KEY``."""
+
+
+class DeliveryStatus(StrEnum):
+    """Where a delivery is in its life."""
+
+    PENDING = "pending"
+    """Waiting for a relay (its first attempt, or a retry once ``available_at`` passes)."""
+    RUNNING = "running"
+    """Claimed by a relay, under a lease."""
+    DONE = "done"
+    """The listener succeeded; its writes committed with this status."""
+    DEAD = "dead"
+    """A dead letter: attempts exhausted, a "don't retry" error, or a payload that no longer
+    validates. It stays until an operator retries or discards it."""
+    DISCARDED = "discarded"
+    """An operator gave up on it."""
+
+
+OPEN_STATUSES = (DeliveryStatus.PENDING.value, DeliveryStatus.RUNNING.value)
+"""A delivery in one of these states still has work to do (and blocks its ordering key)."""
+
+
+class OutboxEvent(Base):
+    """One emitted event that had durable listeners: its envelope and its JSON payload."""
+
+    __tablename__ = "outbox_events"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    organization_id: Mapped[uuid.UUID | None]
+    correlation_id: Mapped[str] = mapped_column(String(200))
+    causation_id: Mapped[uuid.UUID | None]
+    occurred_at: Mapped[datetime]
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    ordering_key: Mapped[str | None] = mapped_column(String(200))
+    dedupe_key: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (
+        UniqueConstraint("name", "dedupe_key"),
+        Index("ix_outbox_events_name_occurred_at", "name", "occurred_at"),
+        Index("ix_outbox_events_occurred_at", "occurred_at"),
+    )
+
+
+class OutboxDelivery(Timestamps, Base):
+    """One durable listener's delivery of one stored event."""
+
+    __tablename__ = "outbox_deliveries"
+
+    id: Mapped[int] = mapped_column(DeliveryId, primary_key=True, autoincrement=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("outbox_events.id", ondelete="CASCADE"), index=True
+    )
+    listener_id: Mapped[str] = mapped_column(String(200))
+    event_name: Mapped[str] = mapped_column(String(200))
+    ordering_key: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    available_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_until: Mapped[datetime | None]
+    lease_token: Mapped[uuid.UUID | None]
+    worker: Mapped[str | None] = mapped_column(String(200))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    """Every failed attempt: ``attempt``, ``at``, ``type``, ``message``, ``traceback``."""
+    completed_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'running', 'done', 'dead', 'discarded')", name="status"
+        ),
+        Index("ix_outbox_deliveries_status_available_at", "status", "available_at"),
+        Index("ix_outbox_deliveries_ordering", "listener_id", "ordering_key", "id"),
+    )
+
+    @property
+    def idempotency_key(self) -> str:
+        """The key a listener passes to external calls: stable across retries and replays."""
+        return idempotency_key(self.event_id, self.listener_id)
+
+
+def idempotency_key(event_id: uuid.UUID, listener_id: str) -> str:
+    """Return the stable idempotency key of a delivery: the event id and the listener id."""
+    return f"{event_id}:{listener_id}"

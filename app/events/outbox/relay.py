@@ -1,0 +1,416 @@
+"""The relay: claims due durable deliveries and runs their listeners, with retries and leases.
+
+One relay runs per process (in the API by default, or ``python -m app worker``); any number
+share one PostgreSQL database. Each delivery runs in its own transaction: the listener's writes
+(its ``session_scope()`` joins that transaction) and the delivery's completion commit together,
+so its database effects happen exactly once. External effects are at least once: listeners
+pass ``current_delivery().idempotency_key`` to the far side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from prometheus_client import Counter
+from pydantic import ValidationError
+
+from app.core.db import Database, transaction, utcnow
+from app.core.settings import EventsSettings
+from app.events.app_emitter import AppEmitter
+from app.events.base import Envelope, Event, event_type
+from app.events.delivery import RetryPolicy
+from app.events.outbox import store
+from app.events.outbox.context import DeliveryContext, current_delivery_var
+from app.events.outbox.errors import DoNotRetry, LeaseLost, PayloadInvalid, RetryAfter
+from app.events.outbox.notify import Listener
+from app.events.outbox.service import prune_history
+
+logger = logging.getLogger("app.events.outbox")
+
+DELIVERIES_RUN = Counter(
+    "workflow_hub_durable_deliveries_total",
+    "Durable delivery attempts, by listener and outcome (done, retry, dead, lost).",
+    ["listener", "outcome"],
+)
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class RelayConfig:
+    """How a relay claims and runs deliveries (``EVENTS_RELAY_*`` settings).
+
+    Attributes:
+        concurrency: deliveries run at once.
+        batch_size: the most deliveries one claim takes.
+        lease_seconds: how long a claim reserves a delivery; heartbeats extend it.
+        heartbeat_seconds: how often leases are extended and expired ones rescued.
+        poll_min_seconds: the first idle poll interval (doubling while idle).
+        poll_max_seconds: the longest idle poll interval.
+        shutdown_timeout_seconds: how long running deliveries may finish on stop.
+        retention: how long finished history is kept.
+        prune_interval_seconds: how often to prune (0: never).
+        listen: wake on PostgreSQL NOTIFY.
+    """
+
+    concurrency: int = 8
+    batch_size: int = 50
+    lease_seconds: float = 60.0
+    heartbeat_seconds: float = 15.0
+    poll_min_seconds: float = 0.2
+    poll_max_seconds: float = 5.0
+    shutdown_timeout_seconds: float = 25.0
+    retention: timedelta = timedelta(days=7)
+    prune_interval_seconds: float = 3600.0
+    listen: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: EventsSettings) -> RelayConfig:
+        """Read the ``EVENTS_`` settings."""
+        return cls(
+            concurrency=settings.relay_concurrency,
+            batch_size=settings.relay_batch_size,
+            lease_seconds=settings.relay_lease_seconds,
+            heartbeat_seconds=settings.relay_heartbeat_seconds,
+            poll_min_seconds=settings.relay_poll_min_seconds,
+            poll_max_seconds=settings.relay_poll_max_seconds,
+            shutdown_timeout_seconds=settings.relay_shutdown_timeout_seconds,
+            retention=timedelta(days=settings.retention_days),
+            prune_interval_seconds=settings.prune_interval_seconds,
+        )
+
+
+class Relay:
+    """Runs the durable listeners of ``emitter`` for the deliveries stored in ``database``.
+
+    Args:
+        emitter: the application emitter; the relay runs its durable listeners.
+        database: where the outbox lives.
+        config: claiming, leases, polling and shutdown.
+        clock: the current time (tests inject one to check backoff without sleeping).
+        rng: the jitter's random source.
+        worker: this relay's name in the deliveries it holds (host:pid:random by default).
+    """
+
+    def __init__(
+        self,
+        emitter: AppEmitter,
+        database: Database,
+        config: RelayConfig | None = None,
+        *,
+        clock: Clock = utcnow,
+        rng: random.Random | None = None,
+        worker: str | None = None,
+    ) -> None:
+        self.emitter = emitter
+        self.database = database
+        self.config = config or RelayConfig()
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._running: dict[asyncio.Task[None], store.Claim] = {}
+        self._wakeup = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._listener: Listener | None = None
+
+    # -- running on demand (tests, CLI) ------------------------------------------------------
+
+    async def run_once(self, limit: int | None = None) -> int:
+        """Rescue expired leases, claim what is due (up to ``limit``), and run it all.
+
+        Returns:
+            The number of deliveries attempted.
+        """
+        await self.rescue()
+        claims = await self._claim(limit or self.config.batch_size)
+        if claims:
+            await asyncio.gather(*(self._spawn(c) for c in claims))
+        return len(claims)
+
+    async def run_until_idle(self, max_rounds: int = 10_000) -> int:
+        """Call :meth:`run_once` until nothing is due; return the deliveries attempted."""
+        total = 0
+        for _ in range(max_rounds):
+            ran = await self.run_once()
+            if not ran:
+                return total
+            total += ran
+        raise RuntimeError(f"durable deliveries still due after {max_rounds} rounds")
+
+    async def rescue(self) -> int:
+        """Return deliveries whose lease expired to the queue (see ``store.rescue_expired``)."""
+        return await store.rescue_expired(
+            self.database,
+            listeners=self._listener_ids(),
+            policy_of=self._policy,
+            now=self.clock(),
+            rand=self.rng.random,
+        )
+
+    # -- running as a service ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start claiming in the background (LISTEN, heartbeats and pruning included)."""
+        if self._tasks:
+            return
+        self._stopping.clear()
+        if self.config.listen and not self.database.is_sqlite:
+            self._listener = Listener(self.database, self.wake)
+            await self._listener.start()
+        self._tasks = [
+            asyncio.create_task(self._claim_loop(), name="outbox-relay"),
+            asyncio.create_task(self._maintenance_loop(), name="outbox-maintenance"),
+        ]
+        logger.info(
+            "relay %s started: %d listener(s), concurrency %d",
+            self.worker,
+            len(self._listener_ids()),
+            self.config.concurrency,
+        )
+
+    def wake(self) -> None:
+        """Claim now instead of at the next poll (NOTIFY, or a local commit)."""
+        self._wakeup.set()
+
+    def request_stop(self, *, force: bool = False) -> None:
+        """Stop claiming (safe from a signal handler); :meth:`stop` finishes the shutdown.
+
+        Args:
+            force: also cancel running deliveries now (they roll back and are released), as a
+                second SIGTERM does.
+        """
+        self._stopping.set()
+        self._wakeup.set()
+        if force:
+            for task in list(self._running):
+                task.cancel()
+
+    async def serve(self) -> None:
+        """Run until :meth:`request_stop` (SIGTERM), then shut down gracefully."""
+        await self.start()
+        await self._stopping.wait()
+        await self.stop()
+
+    async def stop(self, timeout: float | None = None) -> None:
+        """Stop claiming, let running deliveries finish for ``timeout`` seconds, release the rest.
+
+        Args:
+            timeout: seconds to wait (``shutdown_timeout_seconds`` by default).
+        """
+        self.request_stop()
+        if not self._tasks:
+            return
+        claim_loop, maintenance = self._tasks
+        await asyncio.gather(claim_loop, return_exceptions=True)  # exits at its next turn
+        running = list(self._running)
+        if running:
+            wait = self.config.shutdown_timeout_seconds if timeout is None else timeout
+            logger.info("relay %s: finishing %d delivery(ies)", self.worker, len(running))
+            _, late = await asyncio.wait(running, timeout=wait) if wait > 0 else ((), running)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.gather(*late, return_exceptions=True)
+                logger.warning(
+                    "relay %s: released %d unfinished delivery(ies)", self.worker, len(late)
+                )
+        maintenance.cancel()  # heartbeats ran until every delivery was finished or released
+        await asyncio.gather(maintenance, return_exceptions=True)
+        self._tasks = []
+        if self._listener is not None:
+            await self._listener.stop()
+            self._listener = None
+        logger.info("relay %s stopped", self.worker)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _listener_ids(self) -> list[str]:
+        return sorted(self.emitter.durable_listeners())
+
+    def _policy(self, listener_id: str) -> RetryPolicy:
+        sub = self.emitter.durable_listener(listener_id)
+        policy = sub.options.get("retry") if sub is not None else None
+        return policy if isinstance(policy, RetryPolicy) else RetryPolicy()
+
+    async def _claim(self, limit: int) -> list[store.Claim]:
+        now = self.clock()
+        return await store.claim(
+            self.database,
+            listeners=self._listener_ids(),
+            limit=limit,
+            now=now,
+            lease_until=now + timedelta(seconds=self.config.lease_seconds),
+            worker=self.worker,
+        )
+
+    def _spawn(self, claimed: store.Claim) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._deliver(claimed), name=f"delivery-{claimed.id}")
+        self._running[task] = claimed
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.pop(task, None)
+        self._wakeup.set()
+
+    async def _claim_loop(self) -> None:
+        idle = self.config.poll_min_seconds
+        threshold = max(1, min(self.config.batch_size, self.config.concurrency // 2))
+        while not self._stopping.is_set():
+            free = self.config.concurrency - len(self._running)
+            self._wakeup.clear()
+            if free >= threshold or (free > 0 and not self._running):
+                try:
+                    claims = await self._claim(min(free, self.config.batch_size))
+                except Exception:
+                    logger.exception("relay %s: claiming failed; retrying", self.worker)
+                    claims = []
+                    idle = self.config.poll_max_seconds
+                for claimed in claims:
+                    self._spawn(claimed)
+                if claims:
+                    idle = self.config.poll_min_seconds
+                    if len(claims) == min(free, self.config.batch_size):
+                        continue  # more may be due: claim again while there is room
+            timeout = idle if not self._running else self.config.poll_max_seconds
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            except TimeoutError:
+                if not self._running:
+                    idle = min(idle * 2, self.config.poll_max_seconds)
+
+    async def _maintenance_loop(self) -> None:
+        last_prune = asyncio.get_running_loop().time()
+        try:
+            if await self.rescue():  # a restarted worker takes back what its predecessor held
+                self.wake()
+        except Exception:
+            logger.exception("relay %s: rescuing expired leases failed", self.worker)
+        while True:
+            await asyncio.sleep(self.config.heartbeat_seconds)
+            try:
+                tokens = list({c.token for c in self._running.values()})
+                until = self.clock() + timedelta(seconds=self.config.lease_seconds)
+                await store.heartbeat(self.database, tokens, until=until)
+                if await self.rescue():
+                    self.wake()
+                interval = self.config.prune_interval_seconds
+                if interval and asyncio.get_running_loop().time() - last_prune >= interval:
+                    last_prune = asyncio.get_running_loop().time()
+                    await prune_history(
+                        self.database, retention=self.config.retention, now=self.clock()
+                    )
+            except Exception:
+                logger.exception("relay %s: maintenance failed; retrying", self.worker)
+
+    async def _deliver(self, claimed: store.Claim) -> None:
+        context = DeliveryContext(
+            delivery_id=claimed.id,
+            event_id=claimed.event_id,
+            listener_id=claimed.listener_id,
+            attempt=claimed.attempts,
+            idempotency_key=claimed.idempotency_key,
+        )
+        token = current_delivery_var.set(context)
+        try:
+            event, envelope = rebuild(claimed)
+            async with self.database.sessionmaker() as session, transaction(session):
+                await self.emitter.deliver(claimed.listener_id, event, envelope)
+                if not await store.complete(session, claimed, now=self.clock()):
+                    raise LeaseLost(f"delivery {claimed.id} was re-claimed by another relay")
+            DELIVERIES_RUN.labels(claimed.listener_id, "done").inc()
+        except LeaseLost as exc:
+            DELIVERIES_RUN.labels(claimed.listener_id, "lost").inc()
+            logger.warning("%s; this attempt was rolled back", exc)
+        except asyncio.CancelledError:
+            await asyncio.shield(store.release(self.database, [claimed], now=self.clock()))
+            raise
+        except Exception as exc:
+            await self._failed(claimed, exc)
+        finally:
+            current_delivery_var.reset(token)
+
+    async def _failed(self, claimed: store.Claim, exc: Exception) -> None:
+        now = self.clock()
+        policy = self._policy(claimed.listener_id)
+        exhausted = claimed.attempts >= policy.max_attempts
+        dead = exhausted or isinstance(exc, DoNotRetry)
+        if isinstance(exc, RetryAfter):
+            delay = exc.seconds
+        else:
+            delay = policy.delay(claimed.attempts, self.rng.random())
+        entry = store.error_entry(attempt=claimed.attempts, at=now, exc=exc)
+        try:
+            recorded = await store.record_failure(
+                self.database,
+                claimed,
+                entry=entry,
+                dead=dead,
+                available_at=now + timedelta(seconds=delay),
+                now=now,
+            )
+        except Exception:
+            logger.exception("delivery %d: could not record its failure", claimed.id)
+            return
+        outcome = "dead" if dead else "retry"
+        DELIVERIES_RUN.labels(claimed.listener_id, outcome if recorded else "lost").inc()
+        log = logger.error if dead else logger.warning
+        log(
+            "delivery %d of %s to %s failed (attempt %d/%d): %s",
+            claimed.id,
+            claimed.name,
+            claimed.listener_id,
+            claimed.attempts,
+            policy.max_attempts,
+            "dead letter" if dead else f"retry in {delay:.2f} s",
+            exc_info=exc,
+            extra={"correlation_id": claimed.correlation_id},
+        )
+
+
+def rebuild(claimed: store.Claim) -> tuple[Event, Envelope]:
+    """Rebuild the typed event and its envelope from a stored row.
+
+    Raises:
+        PayloadInvalid: the event name is no longer declared, or its payload no longer
+            validates against the contract (the delivery becomes a dead letter).
+    """
+    cls = event_type(claimed.name)
+    if cls is None:
+        raise PayloadInvalid(f"no Event class declares {claimed.name!r} any more")
+    try:
+        event = cls.model_validate(_payload(claimed.payload))
+    except (ValidationError, TypeError, ValueError) as exc:
+        raise PayloadInvalid(
+            f"the stored payload of {claimed.name!r} (version {claimed.version}) does not "
+            f"validate against {cls.__module__}.{cls.__qualname__} (version {cls.version}): "
+            f"{exc}"
+        ) from exc
+    envelope = Envelope(
+        id=claimed.event_id,
+        name=claimed.name,
+        organization_id=claimed.organization_id,
+        correlation_id=claimed.correlation_id,
+        causation_id=claimed.causation_id,
+        version=claimed.version,
+        occurred_at=claimed.occurred_at,
+    )
+    return event, envelope
+
+
+def _payload(value: Any) -> Any:
+    if isinstance(value, str | bytes):
+        import json
+
+        return json.loads(value)
+    return value

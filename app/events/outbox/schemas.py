@@ -1,0 +1,72 @@
+"""What operators see of deliveries (the CLI's JSON and the admin API's bodies)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ErrorRecord(BaseModel):
+    """One failed attempt of a delivery."""
+
+    attempt: int
+    at: datetime
+    type: str
+    message: str
+    traceback: str | None = None
+
+
+class DeliverySummary(BaseModel):
+    """A delivery, as listed."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    status: str
+    listener_id: str
+    event_id: uuid.UUID
+    event_name: str
+    organization_id: uuid.UUID | None
+    correlation_id: str
+    ordering_key: str | None
+    attempts: int
+    max_attempts: int | None
+    """The listener's current limit (None when no subscribed listener has this id)."""
+    available_at: datetime
+    lease_until: datetime | None
+    worker: str | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    idempotency_key: str
+
+
+class DeliveryDetail(DeliverySummary):
+    """A delivery with its event and full error history."""
+
+    occurred_at: datetime
+    causation_id: uuid.UUID | None
+    version: int
+    payload: dict[str, Any]
+    errors: list[ErrorRecord]
+
+
+class DeliveryPage(BaseModel):
+    """One page of deliveries, newest first."""
+
+    items: list[DeliverySummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class ReplayResult(BaseModel):
+    """What a replay queued."""
+
+    listener_id: str
+    event_names: list[str]
+    queued: int

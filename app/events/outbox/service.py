@@ -1,0 +1,372 @@
+"""Operating the outbox: list, inspect, retry and discard deliveries; replay history; prune it.
+
+The CLI (``python -m app events ...``) and the admin API call these. Functions take the session
+first and never commit: the caller's scope does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import (
+    Row,
+    Table,
+    delete,
+    distinct,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.db import Database
+from app.core.errors import AppError, Conflict, NotFound
+from app.events.app_emitter import AppEmitter
+from app.events.delivery import RetryPolicy
+from app.events.outbox.models import (
+    OPEN_STATUSES,
+    DeliveryStatus,
+    JSONType,
+    OutboxDelivery,
+    OutboxEvent,
+    idempotency_key,
+)
+from app.events.outbox.schemas import DeliveryDetail, DeliveryPage, DeliverySummary, ReplayResult
+from app.events.outbox.sink import CHANNEL
+from app.events.patterns import is_pattern, matches
+
+logger = logging.getLogger("app.events.outbox")
+
+D = cast(Table, OutboxDelivery.__table__)
+E = cast(Table, OutboxEvent.__table__)
+
+
+class DeliveryNotFound(NotFound):
+    code = "delivery_not_found"
+    detail = "No delivery has this id."
+
+
+class DeliveryNotRetryable(Conflict):
+    code = "delivery_not_retryable"
+    detail = "Only a dead, discarded or pending delivery can be retried."
+
+
+class DeliveryNotDiscardable(Conflict):
+    code = "delivery_not_discardable"
+    detail = "Only a dead or pending delivery can be discarded."
+
+
+class UnknownListener(AppError):
+    status = 422
+    code = "unknown_listener"
+    detail = "No durable listener has this id."
+
+
+class InvalidPattern(AppError):
+    status = 422
+    code = "invalid_pattern"
+    detail = "The pattern matches no event the listener receives."
+
+
+def _columns() -> list[Any]:
+    return [
+        *D.c,
+        E.c.organization_id,
+        E.c.correlation_id,
+        E.c.occurred_at,
+        E.c.causation_id,
+        E.c.version,
+        E.c.payload,
+    ]
+
+
+def _max_attempts(emitter: AppEmitter | None, listener_id: str) -> int | None:
+    sub = emitter.durable_listener(listener_id) if emitter is not None else None
+    policy = sub.options.get("retry") if sub is not None else None
+    return policy.max_attempts if isinstance(policy, RetryPolicy) else None
+
+
+def _summary(row: Row[Any], emitter: AppEmitter | None) -> dict[str, Any]:
+    values = dict(row._mapping)
+    values["max_attempts"] = _max_attempts(emitter, values["listener_id"])
+    values["idempotency_key"] = idempotency_key(values["event_id"], values["listener_id"])
+    return values
+
+
+async def list_deliveries(
+    session: AsyncSession,
+    *,
+    status: DeliveryStatus | str | None = None,
+    listener_id: str | None = None,
+    event_name: str | None = None,
+    organization_id: Any = None,
+    limit: int = 50,
+    offset: int = 0,
+    emitter: AppEmitter | None = None,
+) -> DeliveryPage:
+    """Return one page of deliveries, newest first, optionally filtered.
+
+    Args:
+        session: the caller's session.
+        status: only deliveries in this state (``dead`` lists the dead letters).
+        listener_id: only this durable listener's deliveries.
+        event_name: only deliveries of this event name.
+        organization_id: only this tenant's deliveries.
+        limit: the page size.
+        offset: how many to skip.
+        emitter: the emitter whose listeners' ``max_attempts`` to show.
+
+    Returns:
+        The page and the total count of matching deliveries.
+    """
+    conditions = []
+    if status is not None:
+        conditions.append(D.c.status == DeliveryStatus(status).value)
+    if listener_id is not None:
+        conditions.append(D.c.listener_id == listener_id)
+    if event_name is not None:
+        conditions.append(D.c.event_name == event_name)
+    if organization_id is not None:
+        conditions.append(E.c.organization_id == organization_id)
+    joined = D.join(E, E.c.id == D.c.event_id)
+    total = await session.scalar(select(func.count()).select_from(joined).where(*conditions))
+    rows = await session.execute(
+        select(*_columns())
+        .select_from(joined)
+        .where(*conditions)
+        .order_by(D.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    items = [DeliverySummary.model_validate(_summary(row, emitter)) for row in rows]
+    return DeliveryPage(items=items, total=total or 0, limit=limit, offset=offset)
+
+
+async def _row(session: AsyncSession, delivery_id: int, organization_id: Any) -> Row[Any]:
+    query = select(*_columns()).select_from(D.join(E, E.c.id == D.c.event_id))
+    query = query.where(D.c.id == delivery_id)
+    if organization_id is not None:
+        query = query.where(E.c.organization_id == organization_id)
+    row = (await session.execute(query)).first()
+    if row is None:
+        raise DeliveryNotFound(f"no delivery has the id {delivery_id}")
+    return row
+
+
+async def get_delivery(
+    session: AsyncSession,
+    delivery_id: int,
+    *,
+    organization_id: Any = None,
+    emitter: AppEmitter | None = None,
+) -> DeliveryDetail:
+    """Return a delivery with its event payload and full error history.
+
+    Raises:
+        DeliveryNotFound: no delivery has this id (in this organisation).
+    """
+    row = await _row(session, delivery_id, organization_id)
+    return DeliveryDetail.model_validate(_summary(row, emitter))
+
+
+async def retry_delivery(
+    session: AsyncSession,
+    delivery_id: int,
+    *,
+    now: datetime,
+    organization_id: Any = None,
+    emitter: AppEmitter | None = None,
+) -> DeliveryDetail:
+    """Queue a dead, discarded or pending delivery now, with a fresh attempt budget.
+
+    The error history is kept. Relays on PostgreSQL are woken when the caller commits.
+
+    Raises:
+        DeliveryNotFound: no delivery has this id (in this organisation).
+        DeliveryNotRetryable: the delivery is running or done (replay it instead).
+    """
+    row = await _row(session, delivery_id, organization_id)
+    retryable = (DeliveryStatus.DEAD, DeliveryStatus.DISCARDED, DeliveryStatus.PENDING)
+    if row.status not in retryable:
+        raise DeliveryNotRetryable(f"delivery {delivery_id} is {row.status}")
+    await session.execute(
+        update(D)
+        .where(D.c.id == delivery_id, D.c.status == row.status)
+        .values(
+            status=DeliveryStatus.PENDING.value,
+            attempts=0,
+            available_at=now,
+            completed_at=None,
+            lease_until=None,
+            lease_token=None,
+            updated_at=now,
+        )
+    )
+    await notify_relays(session)
+    return await get_delivery(session, delivery_id, emitter=emitter)
+
+
+async def discard_delivery(
+    session: AsyncSession,
+    delivery_id: int,
+    *,
+    now: datetime,
+    organization_id: Any = None,
+    emitter: AppEmitter | None = None,
+) -> DeliveryDetail:
+    """Give up on a dead or pending delivery (it unblocks its ordering key).
+
+    Raises:
+        DeliveryNotFound: no delivery has this id (in this organisation).
+        DeliveryNotDiscardable: the delivery is running, done or already discarded.
+    """
+    row = await _row(session, delivery_id, organization_id)
+    if row.status not in (DeliveryStatus.DEAD, DeliveryStatus.PENDING):
+        raise DeliveryNotDiscardable(f"delivery {delivery_id} is {row.status}")
+    await session.execute(
+        update(D)
+        .where(D.c.id == delivery_id, D.c.status == row.status)
+        .values(status=DeliveryStatus.DISCARDED.value, completed_at=now, updated_at=now)
+    )
+    return await get_delivery(session, delivery_id, emitter=emitter)
+
+
+async def replay(
+    session: AsyncSession,
+    *,
+    emitter: AppEmitter,
+    pattern: str,
+    listener_id: str,
+    since: datetime,
+    until: datetime | None = None,
+    now: datetime,
+) -> ReplayResult:
+    """Queue stored events matching ``pattern`` since ``since`` for one durable listener.
+
+    This is how a new listener is backfilled. Only events the listener subscribes to are
+    queued, and an event that already has a pending or running delivery for it is skipped.
+    The history holds the events that had at least one durable listener when emitted.
+
+    Args:
+        session: the caller's session.
+        emitter: the emitter whose durable listener receives the replay.
+        pattern: an event name or pattern (``user.*``).
+        listener_id: the durable listener's id.
+        since: the oldest emission time to replay (inclusive).
+        until: the newest emission time to replay (exclusive), or everything after ``since``.
+        now: when the new deliveries become due.
+
+    Returns:
+        What was queued.
+
+    Raises:
+        UnknownListener: no durable listener has this id.
+        InvalidPattern: the pattern cannot match any event the listener receives.
+    """
+    sub = emitter.durable_listener(listener_id)
+    if sub is None:
+        known = ", ".join(sorted(emitter.durable_listeners())) or "none"
+        raise UnknownListener(f"no durable listener {listener_id!r} (known: {known})")
+    if "*" in pattern and not is_pattern(pattern):
+        raise InvalidPattern(f"{pattern!r} is not a valid event name or pattern")
+    window = [E.c.occurred_at >= since]
+    if until is not None:
+        window.append(E.c.occurred_at < until)
+    stored = (await session.scalars(select(distinct(E.c.name)).where(*window))).all()
+    names = sorted(n for n in stored if matches(pattern, n) and matches(sub.event, n))
+    if not names:
+        return ReplayResult(listener_id=listener_id, event_names=[], queued=0)
+    already_open = (
+        exists()
+        .where(D.c.event_id == E.c.id, D.c.listener_id == listener_id)
+        .where(D.c.status.in_(OPEN_STATUSES))
+    )
+    source = (
+        select(
+            E.c.id,
+            literal(listener_id),
+            E.c.name,
+            E.c.ordering_key,
+            literal(DeliveryStatus.PENDING.value),
+            literal(0),
+            literal(now, D.c.available_at.type),
+            literal([], JSONType),
+            literal(now, D.c.created_at.type),
+            literal(now, D.c.updated_at.type),
+        )
+        .where(E.c.name.in_(names), *window, ~already_open)
+        .order_by(E.c.occurred_at, E.c.id)
+    )
+    columns = [
+        "event_id",
+        "listener_id",
+        "event_name",
+        "ordering_key",
+        "status",
+        "attempts",
+        "available_at",
+        "errors",
+        "created_at",
+        "updated_at",
+    ]
+    result = await session.execute(insert(D).from_select(columns, source))
+    queued = int(getattr(result, "rowcount", 0) or 0)
+    await notify_relays(session)
+    logger.info("replayed %d event(s) of %s to %s", queued, names, listener_id)
+    return ReplayResult(listener_id=listener_id, event_names=names, queued=queued)
+
+
+async def notify_relays(session: AsyncSession) -> None:
+    """Wake PostgreSQL relays when ``session``'s transaction commits (no-op on SQLite)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+
+
+async def prune_history(
+    database: Database,
+    *,
+    retention: timedelta,
+    now: datetime,
+    batch_size: int = 1000,
+) -> int:
+    """Delete events older than ``retention`` whose deliveries are all done or discarded.
+
+    Dead letters and unfinished deliveries keep their event. Each batch commits on its own,
+    so pruning never holds long locks. The relay calls this every
+    ``EVENTS_PRUNE_INTERVAL_SECONDS``; a scheduler job may call it instead.
+
+    Args:
+        database: where the outbox lives.
+        retention: how long history is kept.
+        now: the current time.
+        batch_size: events deleted per transaction.
+
+    Returns:
+        The number of events deleted (their deliveries go with them).
+    """
+    cutoff = now - retention
+    unfinished = (DeliveryStatus.PENDING, DeliveryStatus.RUNNING, DeliveryStatus.DEAD)
+    held = exists().where(D.c.event_id == E.c.id, D.c.status.in_([s.value for s in unfinished]))
+    deleted = 0
+    while True:
+        async with database.sessionmaker() as session, session.begin():
+            ids: Sequence[Any] = (
+                await session.scalars(
+                    select(E.c.id).where(E.c.occurred_at < cutoff, ~held).limit(batch_size)
+                )
+            ).all()
+            if not ids:
+                break
+            await session.execute(delete(D).where(D.c.event_id.in_(ids)))
+            await session.execute(delete(E).where(E.c.id.in_(ids)))
+            deleted += len(ids)
+    if deleted:
+        logger.info("pruned %d event(s) older than %s", deleted, cutoff.isoformat())
+    return deleted
