@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 import typer
@@ -145,11 +147,35 @@ async def _run_worker(settings: Settings) -> None:
         await close_database()
 
 
+@asynccontextmanager
+async def _command_runtime() -> AsyncIterator[None]:
+    """The database and the application emitter, for module commands (``org create``...)."""
+    from app.core.db import close_database, init_database
+    from app.events.runtime import set_emitter
+    from app.main import build_emitter
+
+    settings = _settings()
+    init_database(settings.database)
+    emitter = build_emitter(settings)
+    set_emitter(emitter)
+    emitter.mark_ready()
+    try:
+        yield
+        await emitter.close(settings.events.drain_timeout_seconds)
+    finally:
+        set_emitter(None)
+        await close_database()
+
+
 def main() -> None:
     """Entry point of ``python -m app`` and the ``workflow-hub`` script."""
+    from app.core.commands import install_command_runtime
     from app.registry import MODULES
 
+    install_command_runtime(_command_runtime)
     for spec in MODULES:
         if spec.cli is not None:
             cli.add_typer(spec.cli, name=spec.cli_name or spec.name)
+        for name, group in spec.extra_cli.items():
+            cli.add_typer(group, name=name)
     cli()

@@ -14,6 +14,7 @@ from app.core.db import close_database, init_database, session_scope
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import CorrelationIdMiddleware
+from app.core.security import install_session_validator
 from app.core.settings import Settings, ensure_safe, get_settings
 from app.core.tenancy import ensure_organization
 from app.events import AppEmitter
@@ -104,6 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for spec in MODULES:
         if spec.router is not None:
             app.include_router(spec.router, prefix=API_PREFIX)
+        if spec.session_validator is not None:
+            install_session_validator(app, spec.session_validator)
     return app
 
 

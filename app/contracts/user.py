@@ -76,3 +76,28 @@ class UserTaskSyncRequested(Event):
     oracle_username: str | None = None
     person_number: str | None = None
     requested_by: Literal["user", "admin", "scheduler", "profile_sync"] = "scheduler"
+
+
+class UserCredentialsChanged(Event):
+    """A user's password was set. It carries the argon2id hash only, never the plaintext.
+
+    The auth module keeps the hash in its credentials read model. Subscribe inline only, so the
+    hash never lands in the outbox or a log.
+    """
+
+    name: ClassVar[str] = "user.credentials.changed"
+
+    user_id: uuid.UUID
+    password_hash: str = Field(min_length=1, repr=False)
+
+
+class UserResyncRequested(Event):
+    """An admin asked to resync one employee's profile, or (``user_id`` None) the organisation's.
+
+    The user module fans it out into one ``user.syncProfile`` per active EMPLOYEE, page by page.
+    """
+
+    name: ClassVar[str] = "user.resync.requested"
+
+    user_id: uuid.UUID | None = None
+    requested_by_user_id: uuid.UUID | None = None

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.security import SessionValidator
 from app.core.tenancy import Organization
 
 if TYPE_CHECKING:
@@ -39,6 +40,9 @@ class ModuleSpec:
         jobs: scheduled jobs.
         seed_demo: an idempotent hook that adds the module's demo data to the demo organisation.
         cli: a Typer app mounted as ``python -m app <name> ...``.
+        extra_cli: further top-level command groups by name (``python -m app org ...``).
+        session_validator: checks each request's token against its session (the auth module
+            provides it; at most one module may).
     """
 
     name: str
@@ -48,3 +52,5 @@ class ModuleSpec:
     seed_demo: SeedHook | None = None
     cli: typer.Typer | None = None
     cli_name: str | None = None
+    extra_cli: Mapping[str, typer.Typer] = field(default_factory=dict)
+    session_validator: SessionValidator | None = None

@@ -79,8 +79,25 @@ class SecuritySettings(BaseSettings):
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     login_max_failures: int = 5
     login_window_seconds: int = 60
+    login_address_max_failures: int = Field(default=5, ge=1)
+    """Failed logins from one client address within the window before it gets 429."""
+    argon2_time_cost: int = Field(default=3, ge=1)
+    """argon2id passes (RFC 9106 low-memory profile; ``APP_ENV=test`` uses minimal costs)."""
+    argon2_memory_cost_kib: int = Field(default=65536, ge=8)
+    argon2_parallelism: int = Field(default=4, ge=1)
     encryption_key: SecretStr = SecretStr(INSECURE_ENCRYPTION_KEY)
     """Key for secrets stored in the database (integration credentials)."""
+
+
+class UserSettings(BaseSettings):
+    """The user module: admin-triggered profile resyncs."""
+
+    model_config = _config("USER_")
+
+    resync_page_size: int = Field(default=200, ge=1, le=5000)
+    """Users read per page when an organisation is resynced (never the whole table at once)."""
+    resync_concurrency: int = Field(default=8, ge=1)
+    """Profile syncs of one resync that run at once."""
 
 
 class EventsSettings(BaseSettings):
@@ -153,6 +170,7 @@ class Settings:
         events: EventsSettings | None = None,
         scheduler: SchedulerSettings | None = None,
         sandbox: SandboxSettings | None = None,
+        users: UserSettings | None = None,
     ) -> None:
         self.app = app or AppSettings()
         self.database = database or DatabaseSettings()
@@ -160,6 +178,7 @@ class Settings:
         self.events = events or EventsSettings()
         self.scheduler = scheduler or SchedulerSettings()
         self.sandbox = sandbox or SandboxSettings()
+        self.users = users or UserSettings()
 
     def insecure_for_production(self) -> list[str]:
         """Return the reasons these settings must not run in production (empty when safe)."""

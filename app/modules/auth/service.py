@@ -1,0 +1,280 @@
+"""Login, refresh-token rotation, logout and the per-request session check."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.contracts.auth import Device, UserLoggedIn, UserLoggedOut
+from app.core.db import utcnow
+from app.core.security import (
+    Principal,
+    SessionRevoked,
+    TokenExpired,
+    TokenInvalid,
+    create_access_token,
+    hash_password,
+    password_needs_rehash,
+    verify_password,
+)
+from app.core.settings import SecuritySettings, Settings
+from app.events import publish
+from app.modules.auth import repository
+from app.modules.auth.errors import (
+    InvalidCredentials,
+    LoginThrottled,
+    OrganizationRequired,
+    RefreshTokenReused,
+)
+from app.modules.auth.models import AuthSession, LoginFailure, RefreshToken
+
+logger = logging.getLogger(__name__)
+
+EMAIL, ADDRESS = "email", "address"
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedTokens:
+    """An access token and the refresh token that renews it."""
+
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    session_id: uuid.UUID
+
+
+# -- login ------------------------------------------------------------------------------------
+
+
+async def login(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    email: str,
+    password: str,
+    address: str,
+    device: Device | None = None,
+    organization_id: uuid.UUID | None = None,
+) -> IssuedTokens:
+    """Check credentials and open a session; emits ``auth.login``.
+
+    Raises:
+        LoginThrottled: too many recent failures for this email or client address.
+        InvalidCredentials: no active account matches (the caller records the failure).
+    """
+    now = utcnow()
+    email = normalize_email(email)
+    await check_login_throttle(
+        session, security=settings.security, email=email, address=address, now=now
+    )
+    candidates = await repository.accounts_by_email(session, email, organization_id=organization_id)
+    usable = [account for account in candidates if account.can_log_in]
+    if not usable:
+        verify_password(settings, None, password)  # the same cost as a real check
+        raise InvalidCredentials()
+    matched = [a for a in usable if verify_password(settings, a.password_hash, password)]
+    if not matched:
+        raise InvalidCredentials()
+    if len(matched) > 1:
+        raise OrganizationRequired()
+    account = matched[0]
+    if account.password_hash and password_needs_rehash(settings, account.password_hash):
+        account.password_hash = hash_password(settings, password)
+    await repository.clear_failures(session, scope=EMAIL, key_hash=_key(EMAIL, email))
+    auth_session = AuthSession(
+        id=uuid.uuid4(),
+        organization_id=account.organization_id,
+        user_id=account.user_id,
+        role=account.role,
+        user_type=account.user_type,
+        device_token=device.token if device else None,
+        device_platform=device.platform if device else None,
+        created_at=now,
+        expires_at=now + timedelta(seconds=settings.security.refresh_token_ttl_seconds),
+    )
+    session.add(auth_session)
+    tokens = await _issue(session, settings.security, auth_session, now=now)
+    await publish(
+        UserLoggedIn(
+            organization_id=account.organization_id,
+            user_id=account.user_id,
+            session_id=auth_session.id,
+            device=device,
+        ),
+        sequential=True,
+    )
+    return tokens
+
+
+def normalize_email(email: str) -> str:
+    """Emails compare case-insensitively."""
+    return email.strip().lower()
+
+
+async def check_login_throttle(
+    session: AsyncSession, *, security: SecuritySettings, email: str, address: str, now: datetime
+) -> None:
+    """Refuse a login after too many recent failures, whether or not the email exists.
+
+    Raises:
+        LoginThrottled: with ``Retry-After`` set to when the oldest counted failure expires.
+    """
+    window = timedelta(seconds=security.login_window_seconds)
+    limits = (
+        (EMAIL, email, security.login_max_failures),
+        (ADDRESS, address, security.login_address_max_failures),
+    )
+    retry_after = 0.0
+    for scope, value, limit in limits:
+        count, oldest = await repository.failures_since(
+            session, scope=scope, key_hash=_key(scope, value), since=now - window
+        )
+        if count >= limit and oldest is not None:
+            retry_after = max(retry_after, (oldest + window - now).total_seconds())
+    if retry_after > 0:
+        raise LoginThrottled(retry_after=math.ceil(retry_after))
+
+
+async def record_failed_login(
+    session: AsyncSession, *, security: SecuritySettings, email: str, address: str
+) -> None:
+    """Count one failed login against the email and the client address."""
+    now = utcnow()
+    await repository.prune_failures(
+        session, before=now - timedelta(seconds=security.login_window_seconds)
+    )
+    for scope, value in ((EMAIL, normalize_email(email)), (ADDRESS, address)):
+        session.add(LoginFailure(scope=scope, key_hash=_key(scope, value), failed_at=now))
+    await session.flush()
+
+
+def _key(scope: str, value: str) -> str:
+    return hashlib.sha256(f"{scope}:{value}".encode()).hexdigest()
+
+
+# -- refresh and logout -----------------------------------------------------------------------
+
+
+async def refresh(session: AsyncSession, *, settings: Settings, refresh_token: str) -> IssuedTokens:
+    """Rotate a refresh token: it is spent, and a new pair is issued for the same session.
+
+    Raises:
+        TokenInvalid: the token is unknown.
+        SessionRevoked: the session has ended.
+        TokenExpired: the token is past its lifetime.
+        RefreshTokenReused: the token was already spent; the caller revokes the session.
+    """
+    now = utcnow()
+    stored = await repository.refresh_token_by_hash(session, _token_hash(refresh_token))
+    if stored is None:
+        raise TokenInvalid("The refresh token is not valid.")
+    auth_session = await repository.get_session(session, stored.session_id)
+    if auth_session is None or auth_session.revoked_at is not None:
+        raise SessionRevoked()
+    if stored.used_at is not None:
+        raise RefreshTokenReused(auth_session.id)
+    if stored.expires_at <= now or auth_session.expires_at <= now:
+        raise TokenExpired("The refresh token has expired; log in again.")
+    if not await repository.mark_refresh_token_used(session, stored.id, now=now):
+        raise RefreshTokenReused(auth_session.id)
+    auth_session.expires_at = now + timedelta(seconds=settings.security.refresh_token_ttl_seconds)
+    return await _issue(session, settings.security, auth_session, now=now)
+
+
+async def revoke_session(
+    session: AsyncSession,
+    *,
+    session_id: uuid.UUID,
+    reason: str,
+    device_token: str | None = None,
+) -> bool:
+    """End a session and its refresh-token family; emits ``auth.logout``.
+
+    Returns:
+        False when the session was already ended.
+    """
+    auth_session = await repository.get_session(session, session_id)
+    if auth_session is None or auth_session.revoked_at is not None:
+        return False
+    await _revoke(auth_session, reason=reason, device_token=device_token)
+    await session.flush()
+    return True
+
+
+async def revoke_user_sessions(session: AsyncSession, *, user_id: uuid.UUID, reason: str) -> int:
+    """End every live session of a user (deleted or deactivated); emits ``auth.logout`` each."""
+    sessions = await repository.live_sessions_of(session, user_id)
+    for auth_session in sessions:
+        await _revoke(auth_session, reason=reason)
+    await session.flush()
+    return len(sessions)
+
+
+async def _revoke(
+    auth_session: AuthSession, *, reason: str, device_token: str | None = None
+) -> None:
+    auth_session.revoked_at = utcnow()
+    auth_session.revoked_reason = reason
+    logger.info("session %s revoked: %s", auth_session.id, reason)
+    await publish(
+        UserLoggedOut(
+            organization_id=auth_session.organization_id,
+            user_id=auth_session.user_id,
+            session_id=auth_session.id,
+            device_token=device_token or auth_session.device_token,
+        ),
+        sequential=True,
+    )
+
+
+async def validate_session(session: AsyncSession, principal: Principal) -> Principal:
+    """Check that an access token's session is live: one primary-key lookup per request.
+
+    Returns:
+        The principal with the role and type the session holds now.
+    """
+    auth_session = await repository.get_session(session, principal.session_id)
+    if (
+        auth_session is None
+        or auth_session.user_id != principal.user_id
+        or auth_session.organization_id != principal.organization_id
+    ):
+        raise SessionRevoked()
+    if auth_session.revoked_at is not None or auth_session.expires_at <= utcnow():
+        raise SessionRevoked()
+    return principal.with_access(role=auth_session.role, user_type=auth_session.user_type)
+
+
+async def _issue(
+    session: AsyncSession, security: SecuritySettings, auth_session: AuthSession, *, now: datetime
+) -> IssuedTokens:
+    refresh_token = secrets.token_urlsafe(32)
+    session.add(
+        RefreshToken(
+            session_id=auth_session.id,
+            token_hash=_token_hash(refresh_token),
+            created_at=now,
+            expires_at=now + timedelta(seconds=security.refresh_token_ttl_seconds),
+        )
+    )
+    await session.flush()
+    principal = Principal(
+        user_id=auth_session.user_id,
+        organization_id=auth_session.organization_id,
+        role=auth_session.role,
+        user_type=auth_session.user_type,
+        session_id=auth_session.id,
+    )
+    access_token, expires_in = create_access_token(security, principal, now=now)
+    return IssuedTokens(access_token, refresh_token, expires_in, auth_session.id)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

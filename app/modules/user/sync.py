@@ -1,0 +1,207 @@
+"""The user module's part of the profile pipeline.
+
+``PUT /users/me/sync-profile`` publishes ``user.syncProfile`` and awaits it; the hr module reads
+HCM and publishes ``hr.profile.synced``; this module stores the profile and line managers, then
+publishes ``user.sync.task.notifications``. Admin resyncs fan out one ``user.syncProfile`` per
+active EMPLOYEE, page by page, from a durable listener: the request is written to the outbox with
+the admin's transaction and the relay runs it (with retries), so a restart does not lose it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.contracts.hr import WorkerProfileSynced
+from app.contracts.user import (
+    UserProfileSyncRequested,
+    UserResyncRequested,
+    UserTaskSyncRequested,
+    UserUpdated,
+)
+from app.core.db import session_scope, utcnow
+from app.core.errors import AppError
+from app.core.security import EMPLOYEE_TYPE, Principal, UserNotEmployee
+from app.core.settings import UserSettings
+from app.events import publish
+from app.modules.user import repository
+from app.modules.user.errors import ProfileSyncFailed, UserInactive
+from app.modules.user.models import LineManager, User
+from app.modules.user.service import get_user, snapshot
+
+logger = logging.getLogger(__name__)
+
+SYNCED_FIELDS = (
+    "person_number",
+    "first_name",
+    "last_name",
+    "display_name",
+    "work_email",
+    "job",
+    "department",
+    "business_unit",
+)
+"""Profile fields HCM owns; a value it does not report is left as it was."""
+
+
+async def sync_my_profile(
+    session: AsyncSession, *, principal: Principal, first_time: bool = False
+) -> User:
+    """Run the profile pipeline for the caller and return the refreshed user.
+
+    Raises:
+        UserNotEmployee: only EMPLOYEE users have an HCM profile.
+        ProfileSyncFailed: a listener of the pipeline failed (Oracle down, for example).
+    """
+    user = await get_user(
+        session, organization_id=principal.organization_id, user_id=principal.user_id
+    )
+    if user.user_type != EMPLOYEE_TYPE:
+        raise UserNotEmployee()
+    try:
+        await publish(
+            UserProfileSyncRequested(
+                organization_id=user.organization_id,
+                user_id=user.id,
+                oracle_username=user.oracle_username,
+                person_number=user.person_number,
+                first_time=first_time,
+                requested_by="user",
+            ),
+            raise_errors=True,
+            sequential=True,
+        )
+    except ExceptionGroup as failures:
+        codes = sorted({exc.code for exc in _leaves(failures) if isinstance(exc, AppError)})
+        raise ProfileSyncFailed(causes=codes) from failures
+    return await get_user(
+        session, organization_id=user.organization_id, user_id=user.id, with_managers=True
+    )
+
+
+async def request_resync(
+    session: AsyncSession, *, actor: Principal, user_id: uuid.UUID | None = None
+) -> None:
+    """Ask for a resync of one employee, or of every active employee of the organisation.
+
+    The fan-out is durable and runs in the relay; the admin does not wait for it.
+
+    Raises:
+        UserNotFound: no user of the admin's organisation has this id.
+        UserNotEmployee: the user is not an EMPLOYEE.
+        UserInactive: the user is deactivated or deleted.
+    """
+    if user_id is not None:
+        user = await get_user(session, organization_id=actor.organization_id, user_id=user_id)
+        if user.user_type != EMPLOYEE_TYPE:
+            raise UserNotEmployee()
+        if not user.is_active or user.is_deleted:
+            raise UserInactive()
+    await publish(
+        UserResyncRequested(
+            organization_id=actor.organization_id,
+            user_id=user_id,
+            requested_by_user_id=actor.user_id,
+        )
+    )
+
+
+async def fan_out_resync(*, event: UserResyncRequested, settings: UserSettings) -> int:
+    """Publish ``user.syncProfile`` for each active EMPLOYEE in scope, one page at a time.
+
+    Each user's sync runs in its own transaction, a bounded number at once; one user's failure
+    never stops the others.
+
+    Returns:
+        How many syncs were requested.
+    """
+    limit = asyncio.Semaphore(settings.resync_concurrency)
+    after: uuid.UUID | None = None
+    requested = 0
+    while True:
+        async with session_scope(join=False) as session:
+            page = await repository.active_employees_page(
+                session,
+                event.organization_id,
+                after=after,
+                limit=settings.resync_page_size,
+                user_id=event.user_id,
+            )
+            requests = [
+                UserProfileSyncRequested(
+                    organization_id=user.organization_id,
+                    user_id=user.id,
+                    oracle_username=user.oracle_username,
+                    person_number=user.person_number,
+                    requested_by="admin",
+                )
+                for user in page
+            ]
+        await asyncio.gather(*(_request_one(limit, request) for request in requests))
+        requested += len(requests)
+        if len(page) < settings.resync_page_size:
+            break
+        after = page[-1].id
+    logger.info("resync of organisation %s: %d profile syncs", event.organization_id, requested)
+    return requested
+
+
+async def _request_one(limit: asyncio.Semaphore, request: UserProfileSyncRequested) -> None:
+    async with limit, session_scope(join=False):
+        await publish(request, sequential=True)
+
+
+async def store_worker_profile(session: AsyncSession, *, event: WorkerProfileSynced) -> None:
+    """Persist what HCM reported, then ask every source for the user's pending tasks."""
+    user = await repository.get_user(
+        session, event.organization_id, event.user_id, with_managers=True
+    )
+    if user is None or user.is_deleted:
+        logger.warning("profile for unknown or deleted user %s ignored", event.user_id)
+        return
+    changed = []
+    for name in SYNCED_FIELDS:
+        value = getattr(event.profile, name)
+        if value is not None and getattr(user, name) != value:
+            setattr(user, name, value)
+            changed.append(name)
+    managers = [(m.person_number, m.display_name, m.email) for m in event.line_managers]
+    if managers != [(m.person_number, m.display_name, m.email) for m in user.line_managers]:
+        user.line_managers = [
+            LineManager(position=i, person_number=number, display_name=name, email=email)
+            for i, (number, name, email) in enumerate(managers)
+        ]
+        changed.append("line_managers")
+    user.profile_synced_at = utcnow()
+    await session.flush()
+    if changed:
+        await publish(
+            UserUpdated(
+                organization_id=user.organization_id,
+                user_id=user.id,
+                changed_fields=tuple(changed),
+                user=snapshot(user),
+            ),
+            sequential=True,
+        )
+    await publish(
+        UserTaskSyncRequested(
+            organization_id=user.organization_id,
+            user_id=user.id,
+            email=user.email,
+            oracle_username=user.oracle_username,
+            person_number=user.person_number,
+            requested_by="profile_sync",
+        ),
+        sequential=True,
+    )
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for exc in group.exceptions:
+        found.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return found

@@ -1,0 +1,122 @@
+"""Provisioning: the demo seed and the ``org create`` / ``user create`` commands."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from app.core.db import session_scope
+from app.main import seed_demo_data
+from app.modules.user.models import User
+from app.modules.user.provisioning import DEMO_PASSWORD, DEMO_USERS
+from tests.factories import login
+
+
+async def test_the_demo_seed_is_idempotent_and_its_accounts_log_in(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await seed_demo_data()
+    await seed_demo_data()
+    async with session_scope() as session:
+        count = await session.scalar(select(func.count()).select_from(User))
+        people = {u.email: u for u in (await session.scalars(select(User))).all()}
+    assert count == len(DEMO_USERS) >= 4
+    assert (people["admin@example.com"].role, people["admin@example.com"].user_type) == (
+        "admin",
+        "EMPLOYEE",
+    )
+    assert (people["employee@example.com"].role, people["employee@example.com"].user_type) == (
+        "employee",
+        "EMPLOYEE",
+    )
+    assert all(u.person_number for u in people.values() if u.user_type == "EMPLOYEE")
+    for email in ("admin@example.com", "employee@example.com"):
+        assert (await login(client, email, DEMO_PASSWORD)).status_code == 200
+
+
+def _run(args: list[str], env: dict[str, str], root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_org_and_user_create_commands(tmp_path: Path, project_root: Path) -> None:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "APP_", "EVENTS_"))
+    }
+    env.update(
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+        APP_ENV="dev",
+        APP_LOG_LEVEL="WARNING",
+    )
+    assert _run(["migrate"], env, project_root).returncode == 0
+    created = _run(
+        [
+            "org", "create", "--name", "Acme",
+            "--admin-email", "Boss@Acme.com", "--admin-password", "s3cret-pass",
+        ],
+        env,
+        project_root,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    assert "Acme" in created.stdout
+    again = _run(
+        [
+            "org",
+            "create",
+            "--name",
+            "Acme",
+            "--admin-email",
+            "x@acme.com",
+            "--admin-password",
+            "s3cret-pass",
+        ],
+        env,
+        project_root,
+    )
+    assert again.returncode == 1
+    assert "organization_exists" in again.stderr
+    user = _run(
+        [
+            "user", "create", "--org", "Acme", "--email", "worker@acme.com",
+            "--password", "worker-pass", "--user-type", "CONTRACTOR", "--first-name", "Wes",
+        ],
+        env,
+        project_root,
+    )  # fmt: skip
+    assert user.returncode == 0, user.stderr
+    missing = _run(
+        ["user", "create", "--org", "Nope", "--email", "a@acme.com", "--password", "long-enough"],
+        env,
+        project_root,
+    )
+    assert missing.returncode == 1
+    assert "organization_not_found" in missing.stderr
+    bad = _run(
+        ["user", "create", "--org", "Acme", "--email", "nope", "--password", "long-enough"],
+        env,
+        project_root,
+    )
+    assert bad.returncode == 2
+    with sqlite3.connect(tmp_path / "cli.db") as conn:
+        users = conn.execute("SELECT email, role, user_type FROM users ORDER BY email").fetchall()
+        hashes = [row[0] for row in conn.execute("SELECT password_hash FROM auth_accounts")]
+    assert users == [
+        ("boss@acme.com", "admin", "EMPLOYEE"),
+        ("worker@acme.com", "employee", "CONTRACTOR"),
+    ]
+    assert len(hashes) == 2
+    assert all(h.startswith("$argon2id$v=19$m=65536,t=3,p=4$") for h in hashes)
