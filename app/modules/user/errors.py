@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.core.errors import AppError, Conflict, NotFound, UpstreamError
+from app.core.errors import Conflict, NotFound, UpstreamError
 
 
 class UserNotFound(NotFound):
@@ -38,8 +38,3 @@ class OrganizationExists(Conflict):
 class ProfileSyncFailed(UpstreamError):
     code = "profile_sync_failed"
     detail = "The profile could not be read from Oracle Fusion; retry later."
-
-
-class InvalidUserField(AppError):
-    status = 422
-    code = "validation_error"

@@ -174,3 +174,23 @@ async def test_a_deleted_user_cannot_log_in(
     response = await login(client, user.email, PASSWORD)
     assert response.status_code == 401
     assert problem_code(response) == "invalid_credentials"
+
+
+async def test_a_hash_with_old_parameters_is_upgraded_at_login(
+    client: httpx.AsyncClient, org: uuid.UUID
+) -> None:
+    from argon2 import PasswordHasher
+
+    user = await create_user(org)
+    old_hash = PasswordHasher(time_cost=2, memory_cost=16, parallelism=1).hash(PASSWORD)
+    async with session_scope() as session:
+        account = await session.get(AuthAccount, user.user_id)
+        assert account is not None
+        account.password_hash = old_hash
+    assert (await login(client, user.email, PASSWORD)).status_code == 200
+    async with session_scope() as session:
+        account = await session.get(AuthAccount, user.user_id)
+    assert account is not None
+    assert account.password_hash != old_hash
+    assert account.password_hash is not None
+    assert account.password_hash.startswith("$argon2id$v=19$m=8,t=1,p=1$")
