@@ -112,7 +112,7 @@ def events_cli(
         typer.echo(f"{'ID':>8}  {'STATUS':<9} {'TRIES':>5}  {'EVENT':<30} {'LISTENER':<40} ERROR")
         for item in page.items:
             tries = f"{item.attempts}/{item.max_attempts or '?'}"
-            error = (item.last_error or "").splitlines()[0][:60] if item.last_error else ""
+            error = _short_error(item.last_error)
             typer.echo(
                 f"{item.id:>8}  {item.status:<9} {tries:>5}  {item.event_name:<30} "
                 f"{item.listener_id:<40} {error}"
@@ -211,6 +211,15 @@ def events_cli(
         typer.echo(f"pruned {run(work)} event(s)")
 
     return group
+
+
+def _short_error(error: str | None, width: int = 80) -> str:
+    """``pkg.mod.KeyError: 'x'`` -> ``KeyError: 'x'``, on one line, cut to ``width``."""
+    if not error:
+        return ""
+    kind, sep, message = error.splitlines()[0].partition(": ")
+    line = f"{kind.rsplit('.', 1)[-1]}{sep}{message}"
+    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def _echo_json(model: BaseModel) -> None:

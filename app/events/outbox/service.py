@@ -7,6 +7,7 @@ first and never commit: the caller's scope does.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -15,7 +16,6 @@ from sqlalchemy import (
     Row,
     Table,
     delete,
-    distinct,
     exists,
     func,
     insert,
@@ -106,7 +106,7 @@ async def list_deliveries(
     status: DeliveryStatus | str | None = None,
     listener_id: str | None = None,
     event_name: str | None = None,
-    organization_id: Any = None,
+    organization_id: uuid.UUID | None = None,
     limit: int = 50,
     offset: int = 0,
     emitter: AppEmitter | None = None,
@@ -164,7 +164,7 @@ async def get_delivery(
     session: AsyncSession,
     delivery_id: int,
     *,
-    organization_id: Any = None,
+    organization_id: uuid.UUID | None = None,
     emitter: AppEmitter | None = None,
 ) -> DeliveryDetail:
     """Return a delivery with its event payload and full error history.
@@ -181,7 +181,7 @@ async def retry_delivery(
     delivery_id: int,
     *,
     now: datetime,
-    organization_id: Any = None,
+    organization_id: uuid.UUID | None = None,
     emitter: AppEmitter | None = None,
 ) -> DeliveryDetail:
     """Queue a dead, discarded or pending delivery now, with a fresh attempt budget.
@@ -218,7 +218,7 @@ async def discard_delivery(
     delivery_id: int,
     *,
     now: datetime,
-    organization_id: Any = None,
+    organization_id: uuid.UUID | None = None,
     emitter: AppEmitter | None = None,
 ) -> DeliveryDetail:
     """Give up on a dead or pending delivery (it unblocks its ordering key).
@@ -279,7 +279,7 @@ async def replay(
     window = [E.c.occurred_at >= since]
     if until is not None:
         window.append(E.c.occurred_at < until)
-    stored = (await session.scalars(select(distinct(E.c.name)).where(*window))).all()
+    stored = (await session.scalars(select(E.c.name).where(*window).distinct())).all()
     names = sorted(n for n in stored if matches(pattern, n) and matches(sub.event, n))
     if not names:
         return ReplayResult(listener_id=listener_id, event_names=[], queued=0)
