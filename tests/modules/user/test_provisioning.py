@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
@@ -120,3 +121,16 @@ def test_org_and_user_create_commands(tmp_path: Path, project_root: Path) -> Non
     ]
     assert len(hashes) == 2
     assert all(h.startswith("$argon2id$v=19$m=65536,t=3,p=4$") for h in hashes)
+
+
+def test_demo_employees_are_workers_of_the_oracle_sandbox() -> None:
+    sandbox = pytest.importorskip("app.sandbox.data")
+    data = sandbox.DataSet(seed=42, users=50)
+    employees = [d for d in DEMO_USERS if d.user_type == "EMPLOYEE"]
+    assert len(employees) >= 4
+    for demo in employees:
+        index = data.index_of_number(demo.person_number)
+        assert index is not None, demo
+        assert data.index_of_username(demo.oracle_username) == index
+        person = data.person(index)
+        assert (person.first_name, person.last_name) == (demo.first_name, demo.last_name)
