@@ -11,7 +11,8 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from app.core.settings import Settings, ensure_safe, get_settings
+from app.core.connections.cli import integration_cli
+from app.core.settings import Environment, Settings, ensure_safe, get_settings
 from app.events import AppEmitter
 from app.events.outbox.cli import events_cli
 
@@ -99,6 +100,22 @@ def _build_emitter(settings: Settings) -> AppEmitter:
 
 
 cli.add_typer(events_cli(_settings, _build_emitter), name="events")
+cli.add_typer(integration_cli, name="integration")
+
+
+@cli.command()
+def sandbox(
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8100,
+) -> None:
+    """Serve the Oracle Fusion, Yardi and FCM simulators alone, under /sandbox/* (not in prod)."""
+    from app.sandbox.server import serve as serve_sandbox
+
+    settings = _settings()
+    if settings.app.env is Environment.PROD:
+        typer.echo("the sandbox never runs with APP_ENV=prod", err=True)
+        raise typer.Exit(1)
+    serve_sandbox(settings, host=host, port=port)
 
 
 @cli.command()
@@ -122,6 +139,7 @@ async def _run_worker(settings: Settings) -> None:
     from app.core.logging import configure_logging
     from app.events.outbox.runtime import make_relay
     from app.events.runtime import set_emitter
+    from app.integrations.runtime import clear_integrations, open_integrations, set_integrations
 
     configure_logging(settings.app)
     database = init_database(settings.database)
@@ -140,8 +158,12 @@ async def _run_worker(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
     try:
-        await relay.serve()
-        await emitter.close(settings.events.drain_timeout_seconds)
+        # Durable listeners call Oracle and Yardi: the worker opens the integrations too.
+        async with open_integrations(settings) as integrations:
+            set_integrations(integrations)
+            await relay.serve()
+            await emitter.close(settings.events.drain_timeout_seconds)
+            clear_integrations(integrations)
     finally:
         set_emitter(None)
         await close_database()

@@ -21,7 +21,10 @@ from app.events import AppEmitter
 from app.events.outbox import install_outbox, start_relay
 from app.events.outbox.runtime import import_listeners
 from app.events.runtime import get_emitter, set_emitter
+from app.integrations.runtime import clear_integrations, open_integrations, set_integrations
 from app.registry import MODULES
+from app.sandbox import build_sandbox
+from app.sandbox.seed import seed_demo_connections
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +41,7 @@ async def seed_demo_data() -> None:
         for spec in MODULES:
             if spec.seed_demo is not None:
                 await spec.seed_demo(session, organization)
+        await seed_demo_connections(session, organization)
 
 
 def build_emitter(settings: Settings) -> AppEmitter:
@@ -76,6 +80,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             set_emitter(emitter)
             emitter.mark_ready()
             stack.push_async_callback(_stop_emitter, emitter, settings.events.drain_timeout_seconds)
+            # The integration HTTP clients and the push gateway open before anything that may
+            # call them (the seed, the relay, the scheduler) and close after those have stopped.
+            integrations = await stack.enter_async_context(open_integrations(settings))
+            set_integrations(integrations)
+            stack.callback(clear_integrations, integrations)
+            app.state.integrations = integrations
             if settings.app.seed_demo:
                 await seed_demo_data()
             # Started in this order, stopped in reverse:
@@ -84,7 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 app.state.relay = await start_relay(emitter, database, settings.events)
                 stack.push_async_callback(app.state.relay.stop)
             # 2. the scheduler (SCHEDULER_ENABLED),
-            # 3. the integration HTTP clients and the sandbox (SANDBOX_ENABLED).
+            # 3. the sandbox (SANDBOX_ENABLED) needs nothing here: create_app() mounts it.
             logger.info("%s ready (env=%s)", settings.app.name, settings.app.env.value)
             yield
         logger.info("%s stopped", settings.app.name)
@@ -107,6 +117,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.include_router(spec.router, prefix=API_PREFIX)
         if spec.session_validator is not None:
             install_session_validator(app, spec.session_validator)
+    if settings.sandbox.enabled:
+        sandbox = build_sandbox(settings.sandbox)
+        app.state.sandbox = sandbox.state
+        app.mount("/sandbox", sandbox.app)
     return app
 
 

@@ -15,7 +15,11 @@ from app.modules.user.module import module as user
 
 MODULES: Sequence[ModuleSpec] = (auth, user, notification, procurement, hr, leasing)
 
-CORE_MODELS: Sequence[str] = ("app.core.tenancy", "app.events.outbox.models")
+CORE_MODELS: Sequence[str] = (
+    "app.core.tenancy",
+    "app.events.outbox.models",
+    "app.core.connections.models",
+)
 """Packages outside the modules that define tables."""
 
 

@@ -156,6 +156,126 @@ class SandboxSettings(BaseSettings):
 
     enabled: bool = False
     """Mount the sandbox beside the API under /sandbox/*. Refused in prod."""
+    public_url: str | None = None
+    """Where the sandbox answers (no trailing slash); defaults to the API's own address
+    (``http://APP_HOST:PORT/sandbox``). The demo organisation's integrations point here."""
+    seed: int = 42
+    """Seed of the deterministic data set: the same seed always gives the same people and tasks."""
+    users: int = Field(default=50, ge=1, le=1_000_000)
+    """People in the data set, each with a manager chain and pending tasks in every system."""
+    latency_ms: float = Field(default=0.0, ge=0)
+    """Added to every answer."""
+    latency_jitter_ms: float = Field(default=0.0, ge=0)
+    """Random extra latency, uniform between 0 and this."""
+    error_rate: float = Field(default=0.0, ge=0, le=1)
+    """Share of requests answered 503 (Oracle, FCM) or with a SOAP server fault (Yardi)."""
+    rate_limit_rate: float = Field(default=0.0, ge=0, le=1)
+    """Share of requests answered 429 with ``Retry-After``."""
+    retry_after_seconds: int = Field(default=1, ge=0)
+    """The ``Retry-After`` of injected 429s."""
+    timeout_rate: float = Field(default=0.0, ge=0, le=1)
+    """Share of requests that hang for ``SANDBOX_TIMEOUT_SECONDS`` before answering 504."""
+    timeout_seconds: float = Field(default=30.0, ge=0)
+    new_task_interval_seconds: float = Field(default=300.0, ge=0)
+    """Every interval, a share of the people get a new pending task (0: the set never grows)."""
+    password: SecretStr = SecretStr("sandbox-password")
+    """The password of the ``integration`` account and of every sandbox user."""
+    jwt_key_file: Path = Path("var/sandbox_oracle_jwt.pem")
+    """The demo organisation's RSA key for Oracle bearer JWTs (created on first use). The
+    sandbox verifies tokens with its public half."""
+
+    def resolved_public_url(self, app: AppSettings) -> str:
+        """Return the sandbox's base URL, derived from the API's bind address when unset."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if app.host in ("0.0.0.0", "::", "") else app.host
+        return f"http://{host}:{app.port}/sandbox"
+
+
+class HttpSettings(BaseSettings):
+    """Resilience defaults of every integration's HTTP client; each integration may override."""
+
+    model_config = _config("HTTP_")
+
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    read_timeout_seconds: float = Field(default=30.0, gt=0)
+    write_timeout_seconds: float = Field(default=30.0, gt=0)
+    pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    """How long a call waits for a free connection of the integration's pool."""
+    retry_attempts: int = Field(default=3, ge=1, le=10)
+    """Attempts of an idempotent call (1: no retry). A non-idempotent call without an
+    idempotency key is sent once, unless the connection never opened."""
+    retry_backoff_seconds: float = Field(default=0.5, ge=0)
+    """The first retry's backoff ceiling; it doubles per attempt, with full jitter."""
+    retry_backoff_max_seconds: float = Field(default=10.0, ge=0)
+    retry_after_max_seconds: float = Field(default=30.0, ge=0)
+    """The longest ``Retry-After`` waited for; a longer one is handed back to the caller."""
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    """Consecutive failures (5xx, timeouts, connection errors) that open an organisation's
+    breaker for an integration."""
+    breaker_reset_seconds: float = Field(default=30.0, gt=0)
+    """How long an open breaker rejects calls before it lets one probe through."""
+    max_concurrency: int = Field(default=20, ge=1)
+    """Calls in flight at once per integration, across organisations."""
+    rate_limit_per_second: float = Field(default=0.0, ge=0)
+    """Calls started per second per integration (0: no rate limit, only the concurrency)."""
+
+
+class OracleFusionSettings(BaseSettings):
+    """The Oracle Fusion client (HCM, BPM worklist, procurement); connections are per org."""
+
+    model_config = _config("ORACLE_FUSION_")
+
+    max_concurrency: int | None = Field(default=None, ge=1)
+    """Overrides ``HTTP_MAX_CONCURRENCY`` for Oracle Fusion."""
+    rate_limit_per_second: float | None = Field(default=None, ge=0)
+    """Overrides ``HTTP_RATE_LIMIT_PER_SECOND`` for Oracle Fusion."""
+    read_timeout_seconds: float | None = Field(default=60.0, gt=0)
+    """BPM actions can be slow; overrides ``HTTP_READ_TIMEOUT_SECONDS``."""
+    page_size: int = Field(default=25, ge=1, le=500)
+    """Items per page when following ``hasMore``."""
+    max_pages: int = Field(default=200, ge=1)
+    """Pages one listing may follow before it stops with an error (a runaway guard)."""
+    jwt_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    """Lifetime of the per-user bearer JWTs the client signs."""
+
+
+class YardiSettings(BaseSettings):
+    """The Yardi SOAP client; connections are per organisation."""
+
+    model_config = _config("YARDI_")
+
+    max_concurrency: int | None = Field(default=None, ge=1)
+    """Overrides ``HTTP_MAX_CONCURRENCY`` for Yardi."""
+    rate_limit_per_second: float | None = Field(default=None, ge=0)
+    """Overrides ``HTTP_RATE_LIMIT_PER_SECOND`` for Yardi."""
+    read_timeout_seconds: float | None = Field(default=None, gt=0)
+    """Overrides ``HTTP_READ_TIMEOUT_SECONDS`` for Yardi."""
+    max_response_bytes: int = Field(default=5_000_000, ge=1024)
+    """Larger SOAP answers are refused before they are parsed."""
+
+
+class FcmSettings(BaseSettings):
+    """Push through firebase-admin: the real FCM, the sandbox's fake FCM, or the log."""
+
+    model_config = _config("FCM_")
+
+    provider: str = Field(default="auto", pattern="^(auto|log|fcm|sandbox)$")
+    """``fcm`` (needs ``FCM_CREDENTIALS_FILE``), ``sandbox`` (firebase-admin against the
+    sandbox's fake FCM), ``log`` (log and drop), or ``auto``: fcm with credentials, sandbox when
+    the sandbox is enabled, else log."""
+    credentials_file: Path | None = None
+    """A service-account JSON file."""
+    project_id: str | None = None
+    """The Firebase project; taken from the credentials when unset (``sandbox-project`` for
+    the sandbox)."""
+    sandbox_url: str | None = None
+    """The fake FCM's base URL; defaults to the sandbox's public URL plus ``/fcm``."""
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    max_concurrency: int = Field(default=4, ge=1)
+    """Batches (of up to 500 messages) sent at once."""
+    dry_run: bool = False
+    """Validate messages without delivering them (``validate_only``)."""
 
 
 class Settings:
@@ -171,6 +291,10 @@ class Settings:
         scheduler: SchedulerSettings | None = None,
         sandbox: SandboxSettings | None = None,
         users: UserSettings | None = None,
+        http: HttpSettings | None = None,
+        oracle_fusion: OracleFusionSettings | None = None,
+        yardi: YardiSettings | None = None,
+        fcm: FcmSettings | None = None,
     ) -> None:
         self.app = app or AppSettings()
         self.database = database or DatabaseSettings()
@@ -179,6 +303,10 @@ class Settings:
         self.scheduler = scheduler or SchedulerSettings()
         self.sandbox = sandbox or SandboxSettings()
         self.users = users or UserSettings()
+        self.http = http or HttpSettings()
+        self.oracle_fusion = oracle_fusion or OracleFusionSettings()
+        self.yardi = yardi or YardiSettings()
+        self.fcm = fcm or FcmSettings()
 
     def insecure_for_production(self) -> list[str]:
         """Return the reasons these settings must not run in production (empty when safe)."""

@@ -1,0 +1,1 @@
+"""Per-organisation integration connections (tenancy is core): model, secrets, service, CLI."""

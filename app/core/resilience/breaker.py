@@ -1,0 +1,118 @@
+"""A circuit breaker per integration and organisation.
+
+Closed, it counts consecutive failures; at the threshold it opens and rejects calls for
+``reset_seconds``. Then it is half-open: one probe goes through, and its outcome closes the breaker
+or opens it again. One tenant's broken Oracle pod never stops another tenant's calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from prometheus_client import Counter
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+
+BREAKER_OPENED = Counter(
+    "workflow_hub_integration_breaker_opened_total",
+    "Times an integration's breaker opened for an organisation.",
+    ["integration"],
+)
+
+
+class BreakerState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class BreakerOpen(Exception):
+    """The breaker rejected a call; ``retry_after`` is when it will let a probe through."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"circuit open; retry in {retry_after:.1f}s")
+        self.retry_after = retry_after
+
+
+@dataclass
+class CircuitBreaker:
+    """One breaker. Not thread-safe: it lives on one event loop."""
+
+    name: str
+    failure_threshold: int
+    reset_seconds: float
+    clock: Clock = time.monotonic
+    state: BreakerState = BreakerState.CLOSED
+    failures: int = 0
+    opened_at: float = 0.0
+    _probing: bool = field(default=False, repr=False)
+
+    def before_call(self) -> None:
+        """Let the call through or raise :class:`BreakerOpen` (one probe when half-open)."""
+        if self.state is BreakerState.OPEN:
+            remaining = self.opened_at + self.reset_seconds - self.clock()
+            if remaining > 0:
+                raise BreakerOpen(remaining)
+            self.state = BreakerState.HALF_OPEN
+            self._probing = False
+        if self.state is BreakerState.HALF_OPEN:
+            if self._probing:
+                raise BreakerOpen(self.reset_seconds)
+            self._probing = True
+
+    def record_success(self) -> None:
+        if self.state is not BreakerState.CLOSED:
+            logger.info("breaker %s closed", self.name)
+        self.state = BreakerState.CLOSED
+        self.failures = 0
+        self._probing = False
+
+    def record_failure(self) -> None:
+        self.failures += 1
+        if self.state is BreakerState.HALF_OPEN or self.failures >= self.failure_threshold:
+            if self.state is not BreakerState.OPEN:
+                logger.warning("breaker %s opened after %d failures", self.name, self.failures)
+                BREAKER_OPENED.labels(self.name.split(":", 1)[0]).inc()
+            self.state = BreakerState.OPEN
+            self.opened_at = self.clock()
+            self._probing = False
+
+    def record_neutral(self) -> None:
+        """The call ended without telling us anything about health (cancelled, say)."""
+        self._probing = False
+
+
+class BreakerRegistry:
+    """Every breaker of a process, keyed by integration and tenant, created on first use."""
+
+    def __init__(
+        self, *, failure_threshold: int, reset_seconds: float, clock: Clock = time.monotonic
+    ) -> None:
+        self.failure_threshold = failure_threshold
+        self.reset_seconds = reset_seconds
+        self.clock = clock
+        self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
+
+    def get(self, integration: str, tenant: str | None) -> CircuitBreaker:
+        """Return the breaker of ``integration`` for ``tenant`` (``-`` when there is none)."""
+        key = (integration, tenant or "-")
+        breaker = self._breakers.get(key)
+        if breaker is None:
+            breaker = CircuitBreaker(
+                name=f"{integration}:{key[1]}",
+                failure_threshold=self.failure_threshold,
+                reset_seconds=self.reset_seconds,
+                clock=self.clock,
+            )
+            self._breakers[key] = breaker
+        return breaker
+
+    def states(self) -> dict[tuple[str, str], BreakerState]:
+        """Return the state of every breaker, for health pages and tests."""
+        return {key: breaker.state for key, breaker in self._breakers.items()}

@@ -1,0 +1,57 @@
+"""What every integration client shares with the resilience layer that wraps its HTTP client.
+
+Clients wrap an injected ``httpx.AsyncClient``. Whatever transport that client carries (in the
+application, :mod:`app.core.resilience`: retries, a breaker per tenant, a concurrency limit) reads
+two request extensions the clients set: which tenant a call belongs to, and whether it is safe to
+send twice. A call that carries an ``Idempotency-Key`` header counts as safe too.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+TENANT = "workflow_hub.tenant"
+"""Request extension: the organisation a call is made for (the breaker's partition)."""
+IDEMPOTENT = "workflow_hub.idempotent"
+"""Request extension: ``True`` when the call may be sent again (a read sent as POST, say)."""
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+
+
+def extensions(*, tenant: str | None, idempotent: bool | None = None) -> dict[str, Any]:
+    """Return fresh request extensions (httpx adds to the dict it is given)."""
+    out: dict[str, Any] = {}
+    if tenant is not None:
+        out[TENANT] = tenant
+    if idempotent is not None:
+        out[IDEMPOTENT] = idempotent
+    return out
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Return the seconds a ``Retry-After`` header asks for (delta-seconds or an HTTP date)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class CircuitOpenError(httpx.TransportError):
+    """The integration's breaker for this tenant is open: the call was not sent."""
+
+    def __init__(self, message: str, *, retry_after: float, request: httpx.Request) -> None:
+        super().__init__(message, request=request)
+        self.retry_after = retry_after

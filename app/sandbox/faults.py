@@ -1,0 +1,53 @@
+"""ASGI middleware that makes a sandbox system slow, flaky, rate limited or unreachable."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.sandbox.state import Fault, SandboxState
+
+FaultRenderer = Callable[[Request, Fault], Awaitable[Response] | Response]
+
+
+class FaultInjection:
+    """Counts traffic, adds latency and answers with injected faults for one system."""
+
+    def __init__(
+        self, app: ASGIApp, *, system: str, state: SandboxState, render: FaultRenderer
+    ) -> None:
+        self.app = app
+        self.system = system
+        self.state = state
+        self.render = render
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        traffic = self.state.traffic[self.system]
+        traffic.requests += 1
+        traffic.in_flight += 1
+        traffic.peak_in_flight = max(traffic.peak_in_flight, traffic.in_flight)
+        try:
+            delay = self.state.latency()
+            if delay:
+                await asyncio.sleep(delay)
+            fault = self.state.next_fault(self.system)
+            if fault is None:
+                await self.app(scope, receive, send)
+                return
+            if fault.delay_seconds:
+                await asyncio.sleep(fault.delay_seconds)
+            response = self.render(Request(scope, receive), fault)
+            if not isinstance(response, Response):
+                response = await response
+            if fault.retry_after is not None:
+                response.headers["Retry-After"] = str(fault.retry_after)
+            await response(scope, receive, send)
+        finally:
+            traffic.in_flight -= 1

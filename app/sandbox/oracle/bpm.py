@@ -1,0 +1,200 @@
+"""Simulated BPM worklist: ``/bpm/api/4.0/tasks``, a task's detail, and acting on it.
+
+A person sees the tasks assigned to them (``MY``, ``MY_AND_GROUP``; the sandbox has no groups);
+the integration account, a worklist administrator, sees everyone's with ``ALL`` or ``ADMIN``.
+Acting changes the task's state at once: APPROVE or REJECT completes it (and the requisition
+behind a Purchasing task follows), a second action answers 409.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from itertools import islice
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from app.sandbox.data import TaskSeed
+from app.sandbox.oracle.common import (
+    Identity,
+    OracleError,
+    authenticate,
+    base_url,
+    int_param,
+    state_of,
+)
+from app.sandbox.state import Decision, SandboxState
+
+TASKS = "/bpm/api/4.0/tasks"
+MY = {"MY", "MY_AND_GROUP", "MY_AND_GROUP_ALL"}
+ADMIN = {"ALL", "ADMIN"}
+EMPTY = {"GROUP", "REPORTEES", "OWNER", "REVIEWER", "PREVIOUS"}
+DECISIONS = {"APPROVE": "APPROVED", "REJECT": "REJECTED"}
+
+
+def _bpm_date(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def task_body(request: Request, task: TaskSeed, *, detail: bool) -> dict[str, Any]:
+    """A task in the BPM JSON shape (dates as ``YYYY-MM-DD HH:MM:SS``)."""
+    state = state_of(request)
+    data = state.data
+    approver = data.person(task.approver)
+    requester = data.person(task.requester)
+    decision = state.task_decisions.get(task.number)
+    if task.is_purchasing:
+        category, definition, context = "Purchasing", "DocumentApproval", "fscm"
+        title = f"Approval of Requisition {10_000_000 + task.number} from {requester.display_name}"
+        key = str(task.requisition_id)
+    else:
+        category, definition, template = data.hr_kind(task)
+        context = "hcm"
+        title = template.format(who=requester.display_name)
+        key = str(300100555000000 + task.number)
+    updated = task.created if decision is None else datetime.fromtimestamp(decision.at, UTC)
+    body: dict[str, Any] = {
+        "number": task.number,
+        "taskId": data.task_id(task.number),
+        "title": title,
+        "state": "ASSIGNED" if decision is None else "COMPLETED",
+        "outcome": None if decision is None else decision.outcome,
+        "priority": 1 + task.number % 5,
+        "assignees": {"items": [{"id": approver.username, "type": "user"}]},
+        "createdBy": requester.display_name,
+        "createdDate": _bpm_date(task.created),
+        "assignedDate": _bpm_date(task.created),
+        "updatedDate": _bpm_date(updated),
+        "fromUserName": requester.username,
+        "fromUserDisplayName": requester.display_name,
+        "ownerUser": requester.username,
+        "identificationKey": key,
+        "taskDefinitionName": definition,
+        "category": category,
+        "applicationContext": context,
+        "approvalDuration": 0,
+        "href": f"{base_url(request)}{TASKS}/{task.number}",
+    }
+    if detail:
+        body["titlePrefix"] = "Action Required" if decision is None else None
+        body["actionList"] = (
+            []
+            if decision is not None
+            else [
+                {"actionId": "DELEGATE", "actionType": "System", "title": "DELEGATE", "length": 0},
+                {"actionId": "REASSIGN", "actionType": "System", "title": "REASSIGN", "length": 0},
+                {"actionId": "APPROVE", "actionType": "Custom", "title": "Approve", "length": 0},
+                {"actionId": "REJECT", "actionType": "Custom", "title": "Reject", "length": 0},
+            ]
+        )
+        body["comments"] = (
+            {"items": [{"commentStr": decision.comment, "updatedBy": decision.actor}]}
+            if decision and decision.comment
+            else {"items": []}
+        )
+    return body
+
+
+def _visible(state: SandboxState, identity: Identity, assignment: str) -> Iterator[TaskSeed]:
+    generations = state.generations()
+    if assignment in ADMIN:
+        if not identity.admin:
+            raise OracleError(403, "The user is not a worklist administrator.")
+        for generation in range(generations + 1):
+            for approver in range(state.data.users):
+                for slot in state.data.task_slots(generation, approver):
+                    number = state.data.task_number(generation, approver, slot)
+                    seed = state.data.task(number, generations)
+                    if seed is not None:
+                        yield seed
+        return
+    if assignment in EMPTY or identity.person is None:
+        return
+    yield from state.data.tasks_of(identity.person, generations)
+
+
+async def list_tasks(request: Request) -> Response:
+    """``GET /bpm/api/4.0/tasks``: ``assignment``, ``status``, ``applicationContext``, paging."""
+    identity = authenticate(request)
+    state = state_of(request)
+    params = request.query_params
+    assignment = params.get("assignment", "MY_AND_GROUP").upper()
+    if assignment not in MY | ADMIN | EMPTY:
+        raise OracleError(400, f"Invalid assignment filter {assignment}.")
+    status = params.get("status", "ASSIGNED").upper()
+    context = params.get("applicationContext")
+    limit = int_param(request, "limit", 25, low=-1, high=500)
+    offset = int_param(request, "offset", 0, low=0, high=10**9)
+
+    def wanted(task: TaskSeed) -> bool:
+        decided = task.number in state.task_decisions
+        if status != ("COMPLETED" if decided else "ASSIGNED"):
+            return False
+        return context is None or context == ("fscm" if task.is_purchasing else "hcm")
+
+    matching = (t for t in _visible(state, identity, assignment) if wanted(t))
+    if limit <= 0:
+        page, has_more = list(islice(matching, offset, None)), False
+    else:
+        window = list(islice(matching, offset, offset + limit + 1))
+        page, has_more = window[:limit], len(window) > limit
+    return JSONResponse(
+        {
+            "totalResult": False,
+            "count": len(page),
+            "hasMore": has_more,
+            "limit": limit,
+            "offset": offset,
+            "items": [task_body(request, t, detail=False) for t in page],
+            "links": [{"rel": "self", "href": str(request.url)}],
+        }
+    )
+
+
+def _find(request: Request, identity: Identity) -> TaskSeed:
+    raw = request.path_params["number"]
+    if not raw.isdigit():
+        raise OracleError(400, "The tasknumber is invalid. No action will be performed.")
+    state = state_of(request)
+    task = state.data.task(int(raw), state.generations())
+    if task is None or not (identity.admin or identity.person == task.approver):
+        raise OracleError(404, "Task not found.")
+    return task
+
+
+async def get_task(request: Request) -> Response:
+    """``GET /bpm/api/4.0/tasks/{number}``: the task with its ``actionList``."""
+    identity = authenticate(request)
+    return JSONResponse(task_body(request, _find(request, identity), detail=True))
+
+
+async def act_on_task(request: Request) -> Response:
+    """``PUT /bpm/api/4.0/tasks/{number}`` with ``{"action": {"id": ...}, "comment": {...}}``."""
+    identity = authenticate(request)
+    task = _find(request, identity)
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        raise OracleError(400, "The request body is not valid JSON.") from None
+    action = body.get("action") if isinstance(body, dict) else None
+    action_id = action.get("id") if isinstance(action, dict) else None
+    if not isinstance(action_id, str) or not action_id:
+        raise OracleError(400, "The action is missing. No action will be performed.")
+    state = state_of(request)
+    if task.number in state.task_decisions:
+        raise OracleError(409, f"Conflict. Task {task.number} has already been completed.")
+    action_id = action_id.upper()
+    if action_id not in DECISIONS:
+        raise OracleError(400, f"The action {action_id} is not valid for task {task.number}.")
+    comment = body.get("comment")
+    text = comment.get("commentStr") if isinstance(comment, dict) else None
+    state.task_decisions[task.number] = Decision(
+        outcome=action_id,
+        comment=text if isinstance(text, str) else None,
+        actor=identity.username,
+        at=state.clock(),
+    )
+    return JSONResponse(task_body(request, task, detail=True))
