@@ -112,8 +112,8 @@ class EventsSettings(BaseSettings):
     """Run the durable relay inside the API process (or run ``python -m app worker``)."""
     relay_concurrency: int = Field(default=8, ge=1)
     """Durable deliveries one process runs at once (each holds a database connection)."""
-    relay_batch_size: int = Field(default=50, ge=1)
-    """The most deliveries one claim takes."""
+    relay_batch_size: int = Field(default=16, ge=1)
+    """Deliveries a relay claims ahead of those it runs, so that one claim serves many."""
     relay_lease_seconds: float = Field(default=60.0, gt=0)
     """How long a claimed delivery stays reserved; a dead worker's deliveries return after it."""
     relay_heartbeat_seconds: float = Field(default=15.0, gt=0)

@@ -35,12 +35,15 @@ def upgrade() -> None:
         sa.Column("ordering_key", sa.String(length=200), nullable=True),
         sa.Column("dedupe_key", sa.String(length=200), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox_events")),
-        sa.UniqueConstraint("name", "dedupe_key", name=op.f("uq_outbox_events_name_dedupe_key")),
     )
     op.create_index(
-        "ix_outbox_events_name_occurred_at", "outbox_events", ["name", "occurred_at"], unique=False
+        "uq_outbox_events_name_dedupe_key",
+        "outbox_events",
+        ["name", "dedupe_key"],
+        unique=True,
+        postgresql_where=sa.text("dedupe_key IS NOT NULL"),
+        sqlite_where=sa.text("dedupe_key IS NOT NULL"),
     )
-    op.create_index("ix_outbox_events_occurred_at", "outbox_events", ["occurred_at"], unique=False)
     op.create_table(
         "outbox_deliveries",
         sa.Column(
@@ -84,6 +87,8 @@ def upgrade() -> None:
         "outbox_deliveries",
         ["listener_id", "ordering_key", "id"],
         unique=False,
+        postgresql_where=sa.text("ordering_key IS NOT NULL"),
+        sqlite_where=sa.text("ordering_key IS NOT NULL"),
     )
     op.create_index(
         "ix_outbox_deliveries_status_available_at",
@@ -98,6 +103,5 @@ def downgrade() -> None:
     op.drop_index("ix_outbox_deliveries_ordering", table_name="outbox_deliveries")
     op.drop_index(op.f("ix_outbox_deliveries_event_id"), table_name="outbox_deliveries")
     op.drop_table("outbox_deliveries")
-    op.drop_index("ix_outbox_events_occurred_at", table_name="outbox_events")
-    op.drop_index("ix_outbox_events_name_occurred_at", table_name="outbox_events")
+    op.drop_index("uq_outbox_events_name_dedupe_key", table_name="outbox_events")
     op.drop_table("outbox_events")

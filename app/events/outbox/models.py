@@ -21,7 +21,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -72,9 +72,16 @@ class OutboxEvent(Base):
     dedupe_key: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (
-        UniqueConstraint("name", "dedupe_key"),
-        Index("ix_outbox_events_name_occurred_at", "name", "occurred_at"),
-        Index("ix_outbox_events_occurred_at", "occurred_at"),
+        # Only events with a dedupe key are indexed: the emit path stays one index insert
+        # (the time-ordered primary key), which also serves pruning and replay by time.
+        Index(
+            "uq_outbox_events_name_dedupe_key",
+            "name",
+            "dedupe_key",
+            unique=True,
+            postgresql_where=text("dedupe_key IS NOT NULL"),
+            sqlite_where=text("dedupe_key IS NOT NULL"),
+        ),
     )
 
 
@@ -106,13 +113,29 @@ class OutboxDelivery(Timestamps, Base):
             "status IN ('pending', 'running', 'done', 'dead', 'discarded')", name="status"
         ),
         Index("ix_outbox_deliveries_status_available_at", "status", "available_at"),
-        Index("ix_outbox_deliveries_ordering", "listener_id", "ordering_key", "id"),
+        Index(
+            "ix_outbox_deliveries_ordering",
+            "listener_id",
+            "ordering_key",
+            "id",
+            postgresql_where=text("ordering_key IS NOT NULL"),
+            sqlite_where=text("ordering_key IS NOT NULL"),
+        ),
     )
 
     @property
     def idempotency_key(self) -> str:
         """The key a listener passes to external calls: stable across retries and replays."""
         return idempotency_key(self.event_id, self.listener_id)
+
+
+def first_id_at(moment: datetime) -> uuid.UUID:
+    """Return the smallest event id emitted at ``moment`` or later (ids are time-ordered).
+
+    Event ids follow the UUIDv7 layout, milliseconds first, so a time range of events is a
+    range of the primary key.
+    """
+    return uuid.UUID(int=int(moment.timestamp() * 1000) << 80)
 
 
 def idempotency_key(event_id: uuid.UUID, listener_id: str) -> str:

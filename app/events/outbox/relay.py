@@ -15,6 +15,7 @@ import os
 import random
 import socket
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,7 +52,7 @@ class RelayConfig:
 
     Attributes:
         concurrency: deliveries run at once.
-        batch_size: the most deliveries one claim takes.
+        batch_size: deliveries claimed ahead of the running ones (one claim serves many).
         lease_seconds: how long a claim reserves a delivery; heartbeats extend it.
         heartbeat_seconds: how often leases are extended and expired ones rescued.
         poll_min_seconds: the first idle poll interval (doubling while idle).
@@ -63,7 +64,7 @@ class RelayConfig:
     """
 
     concurrency: int = 8
-    batch_size: int = 50
+    batch_size: int = 16
     lease_seconds: float = 60.0
     heartbeat_seconds: float = 15.0
     poll_min_seconds: float = 0.2
@@ -118,6 +119,7 @@ class Relay:
         self.rng = rng or random.Random()
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._running: dict[asyncio.Task[None], store.Claim] = {}
+        self._queue: deque[store.Claim] = deque()
         self._wakeup = asyncio.Event()
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -132,9 +134,14 @@ class Relay:
             The number of deliveries attempted.
         """
         await self.rescue()
-        claims = await self._claim(limit or self.config.batch_size)
-        if claims:
-            await asyncio.gather(*(self._spawn(c) for c in claims))
+        claims = await self._claim(limit or self.config.concurrency + self.config.batch_size)
+        slots = asyncio.Semaphore(self.config.concurrency)
+
+        async def run(claimed: store.Claim) -> None:
+            async with slots:
+                await self._spawn(claimed)
+
+        await asyncio.gather(*(run(c) for c in claims))
         return len(claims)
 
     async def run_until_idle(self, max_rounds: int = 10_000) -> int:
@@ -212,6 +219,9 @@ class Relay:
             return
         claim_loop, maintenance = self._tasks
         await asyncio.gather(claim_loop, return_exceptions=True)  # exits at its next turn
+        queued, self._queue = list(self._queue), deque()
+        if queued:  # claimed but never started: hand them back at once
+            await store.release(self.database, queued, now=self.clock())
         running = list(self._running)
         if running:
             wait = self.config.shutdown_timeout_seconds if timeout is None else timeout
@@ -261,33 +271,48 @@ class Relay:
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.pop(task, None)
-        self._wakeup.set()
+        if self._queue and not self._stopping.is_set():
+            self._spawn(self._queue.popleft())
+        if len(self._running) + len(self._queue) <= self.config.concurrency:
+            self._wakeup.set()  # time to refill
+
+    def _held(self) -> list[store.Claim]:
+        return [*self._running.values(), *self._queue]
 
     async def _claim_loop(self) -> None:
-        idle = self.config.poll_min_seconds
-        threshold = max(1, min(self.config.batch_size, self.config.concurrency // 2))
+        """Keep ``concurrency`` deliveries running and up to ``batch_size`` more claimed.
+
+        A refill is claimed once no more than ``concurrency`` are held, so one claim serves
+        many deliveries; when nothing is due, polls back off from the minimum to the maximum.
+        """
+        config = self.config
+        idle = config.poll_min_seconds
         while not self._stopping.is_set():
-            free = self.config.concurrency - len(self._running)
             self._wakeup.clear()
-            if free >= threshold or (free > 0 and not self._running):
+            held = len(self._running) + len(self._queue)
+            if held <= config.concurrency:
+                limit = config.concurrency + config.batch_size - held
                 try:
-                    claims = await self._claim(min(free, self.config.batch_size))
+                    claims = await self._claim(limit)
                 except Exception:
                     logger.exception("relay %s: claiming failed; retrying", self.worker)
                     claims = []
-                    idle = self.config.poll_max_seconds
-                for claimed in claims:
-                    self._spawn(claimed)
+                    idle = config.poll_max_seconds
+                self._queue.extend(claims)
+                while self._queue and len(self._running) < config.concurrency:
+                    self._spawn(self._queue.popleft())
                 if claims:
-                    idle = self.config.poll_min_seconds
-                    if len(claims) == min(free, self.config.batch_size):
-                        continue  # more may be due: claim again while there is room
-            timeout = idle if not self._running else self.config.poll_max_seconds
+                    idle = config.poll_min_seconds
+                    if len(claims) == limit:
+                        continue  # more may be due
+            busy = bool(self._running or self._queue)
             try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
+                await asyncio.wait_for(
+                    self._wakeup.wait(), config.poll_max_seconds if busy else idle
+                )
             except TimeoutError:
-                if not self._running:
-                    idle = min(idle * 2, self.config.poll_max_seconds)
+                if not busy:
+                    idle = min(idle * 2, config.poll_max_seconds)
 
     async def _maintenance_loop(self) -> None:
         last_prune = asyncio.get_running_loop().time()
@@ -299,7 +324,7 @@ class Relay:
         while True:
             await asyncio.sleep(self.config.heartbeat_seconds)
             try:
-                tokens = list({c.token for c in self._running.values()})
+                tokens = list({c.token for c in self._held()})
                 until = self.clock() + timedelta(seconds=self.config.lease_seconds)
                 await store.heartbeat(self.database, tokens, until=until)
                 if await self.rescue():

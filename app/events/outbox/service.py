@@ -36,6 +36,7 @@ from app.events.outbox.models import (
     JSONType,
     OutboxDelivery,
     OutboxEvent,
+    first_id_at,
     idempotency_key,
 )
 from app.events.outbox.schemas import DeliveryDetail, DeliveryPage, DeliverySummary, ReplayResult
@@ -276,9 +277,9 @@ async def replay(
         raise UnknownListener(f"no durable listener {listener_id!r} (known: {known})")
     if "*" in pattern and not is_pattern(pattern):
         raise InvalidPattern(f"{pattern!r} is not a valid event name or pattern")
-    window = [E.c.occurred_at >= since]
+    window = [E.c.id >= first_id_at(since), E.c.occurred_at >= since]
     if until is not None:
-        window.append(E.c.occurred_at < until)
+        window += [E.c.id < first_id_at(until + timedelta(milliseconds=1)), E.c.occurred_at < until]
     stored = (await session.scalars(select(E.c.name).where(*window).distinct())).all()
     names = sorted(n for n in stored if matches(pattern, n) and matches(sub.event, n))
     if not names:
@@ -359,7 +360,10 @@ async def prune_history(
         async with database.sessionmaker() as session, session.begin():
             ids: Sequence[Any] = (
                 await session.scalars(
-                    select(E.c.id).where(E.c.occurred_at < cutoff, ~held).limit(batch_size)
+                    select(E.c.id)
+                    .where(E.c.id < first_id_at(cutoff), E.c.occurred_at < cutoff, ~held)
+                    .order_by(E.c.id)
+                    .limit(batch_size)
                 )
             ).all()
             if not ids:

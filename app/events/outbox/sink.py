@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection, insert, text
 from sqlalchemy import event as sa_event
-from sqlalchemy import insert, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
-from app.core.db import Database, get_database, transaction, utcnow
+from app.core.db import Database, get_database, utcnow
 from app.events.base import Envelope, Event
 from app.events.emitter import Subscription
 from app.events.outbox.models import DeliveryStatus, OutboxDelivery, OutboxEvent
@@ -90,25 +90,38 @@ class OutboxSink:
     ) -> None:
         """Add the event and one delivery per durable listener to ``session``'s transaction."""
         sync = session.sync_session
+        transaction = sync.get_nested_transaction() or sync.get_transaction()
         staged: list[StagedEvent] = sync.info.setdefault(_STAGED, [])
-        staged.append(
-            StagedEvent(
-                sink=self,
-                envelope=envelope,
-                payload=event.model_dump(mode="json"),
-                ordering_key=event.ordering_key(),
-                dedupe_key=event.dedupe_key(),
-                listener_ids=tuple(sub.options["listener_id"] for sub in subscriptions),
-                transaction=sync.get_nested_transaction() or sync.get_transaction(),
-            )
-        )
+        staged.append(self._staged(envelope, event, subscriptions, transaction))
 
     async def write(
         self, envelope: Envelope, event: Event, subscriptions: Sequence[Subscription]
     ) -> None:
         """Write the event and its deliveries in a transaction of their own."""
-        async with self.database.sessionmaker() as session, transaction(session):
-            self.stage(session, envelope, event, subscriptions)
+        staged = [self._staged(envelope, event, subscriptions, None)]
+        async with self.database.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(_PG_WRITE, _postgresql_params(staged))
+            else:
+                await conn.run_sync(_write_sqlite, staged)
+        self._woken()
+
+    def _staged(
+        self,
+        envelope: Envelope,
+        event: Event,
+        subscriptions: Sequence[Subscription],
+        transaction: SessionTransaction | None,
+    ) -> StagedEvent:
+        return StagedEvent(
+            sink=self,
+            envelope=envelope,
+            payload=event.model_dump(mode="json"),
+            ordering_key=event.ordering_key(),
+            dedupe_key=event.dedupe_key(),
+            listener_ids=tuple(sub.options["listener_id"] for sub in subscriptions),
+            transaction=transaction,
+        )
 
     def _woken(self) -> None:
         for wake in list(self._wakers):
@@ -138,7 +151,7 @@ def _before_commit(session: Session) -> None:
     if not staged:
         return
     if session.get_bind().dialect.name == "postgresql":
-        _write_postgresql(session, staged)
+        session.execute(_PG_WRITE, _postgresql_params(staged))
     else:
         _write_sqlite(session, staged)
     written: set[OutboxSink] = session.info.setdefault(_WRITTEN, set())
@@ -187,7 +200,7 @@ WITH ev AS (
         CAST(:orgs AS uuid[]), CAST(:correlations AS text[]), CAST(:causations AS uuid[]),
         CAST(:occurred AS timestamptz[]), CAST(CAST(:payloads AS text[]) AS jsonb[]),
         CAST(:ordering_keys AS text[]), CAST(:dedupe_keys AS text[]))
-    ON CONFLICT (name, dedupe_key) DO NOTHING
+    ON CONFLICT (name, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
     RETURNING id
 ), dl AS (
     INSERT INTO outbox_deliveries (event_id, listener_id, event_name, ordering_key, status,
@@ -205,8 +218,8 @@ SELECT pg_notify(:channel, '')
 )
 
 
-def _write_postgresql(session: Session, staged: Sequence[StagedEvent]) -> None:
-    """Write every staged event and delivery, and notify the relays, in one round trip."""
+def _postgresql_params(staged: Sequence[StagedEvent]) -> dict[str, Any]:
+    """Bind every staged event and delivery as arrays: one round trip writes them all."""
     events: dict[str, list[Any]] = {
         key: []
         for key in (
@@ -246,10 +259,10 @@ def _write_postgresql(session: Session, staged: Sequence[StagedEvent]) -> None:
             deliveries["d_names"].append(env.name)
             deliveries["d_ordering_keys"].append(item.ordering_key)
     now = staged[0].sink.clock()
-    session.execute(_PG_WRITE, {**events, **deliveries, "now": now, "channel": CHANNEL})
+    return {**events, **deliveries, "now": now, "channel": CHANNEL}
 
 
-def _write_sqlite(session: Session, staged: Sequence[StagedEvent]) -> None:
+def _write_sqlite(session: Session | Connection, staged: Sequence[StagedEvent]) -> None:
     """Write the staged events (dropping duplicates of a dedupe key), then their deliveries."""
     now = staged[0].sink.clock()
     accepted: list[StagedEvent] = []
@@ -263,7 +276,9 @@ def _write_sqlite(session: Session, staged: Sequence[StagedEvent]) -> None:
         result = session.execute(
             sqlite_insert(OutboxEvent)
             .values(row)
-            .on_conflict_do_nothing(index_elements=["name", "dedupe_key"])
+            .on_conflict_do_nothing(
+                index_elements=["name", "dedupe_key"], index_where=text("dedupe_key IS NOT NULL")
+            )
         )
         if getattr(result, "rowcount", 0):
             accepted.append(item)

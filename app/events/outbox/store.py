@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, exists, or_, select, text, update
+from sqlalchemy import CursorResult, Table, bindparam, exists, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.db import Database
@@ -199,16 +199,21 @@ def _rowcount(result: Any) -> int:
     return int(cast(CursorResult[Any], result).rowcount)
 
 
+_COMPLETE = text(
+    "UPDATE outbox_deliveries SET status = 'done', completed_at = :now, updated_at = :now, "
+    "lease_until = NULL, lease_token = NULL "
+    "WHERE id = :id AND lease_token = :token AND status = 'running'"
+).bindparams(
+    bindparam("now", type_=DELIVERIES.c.completed_at.type),
+    bindparam("token", type_=DELIVERIES.c.lease_token.type),
+)
+"""Built once: completion is on every delivery's path."""
+
+
 async def complete(session: AsyncSession, claimed: Claim, *, now: datetime) -> bool:
     """Mark ``claimed`` done in the listener's own transaction; False when the lease was lost."""
     result = await session.execute(
-        _fenced(claimed.id, claimed.token).values(
-            status=DeliveryStatus.DONE.value,
-            completed_at=now,
-            updated_at=now,
-            lease_until=None,
-            lease_token=None,
-        )
+        _COMPLETE, {"now": now, "id": claimed.id, "token": claimed.token}
     )
     return _rowcount(result) == 1
 
