@@ -19,6 +19,7 @@ from app.core.settings import Settings, ensure_safe, get_settings
 from app.core.tenancy import ensure_organization
 from app.events import AppEmitter
 from app.events.outbox import install_outbox, start_relay
+from app.events.outbox.api import router as deliveries_router
 from app.events.outbox.runtime import import_listeners
 from app.events.runtime import get_emitter, set_emitter
 from app.integrations.runtime import clear_integrations, open_integrations, set_integrations
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(CorrelationIdMiddleware)
     app.include_router(health.router)
+    app.include_router(deliveries_router, prefix=API_PREFIX)
     for spec in MODULES:
         if spec.router is not None:
             app.include_router(spec.router, prefix=API_PREFIX)

@@ -1,0 +1,107 @@
+"""Admin REST routes of the outbox: list, inspect, retry and discard, scoped to the tenant."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+from fastapi import FastAPI
+
+from app.events import DoNotRetry, listener
+from tests import factories
+from tests.events.outbox_support import ProbeEmitted
+from tests.factories import Account, create_org, problem_code, settle
+
+admin = factories.admin
+employee = factories.employee
+org = factories.org
+
+DELIVERIES = "/api/v1/admin/events/deliveries"
+refused: set[int] = set()
+
+
+@listener(ProbeEmitted, delivery="durable", listener_id="tests.api.picky")
+async def picky(event: ProbeEmitted) -> None:
+    """Refuse each order once, then accept it."""
+    if event.n not in refused:
+        refused.add(event.n)
+        raise DoNotRetry(f"order {event.n} is not ready")
+
+
+async def _dead_letters(app: FastAPI, *organizations: uuid.UUID) -> None:
+    refused.clear()
+    emitter = app.state.emitter
+    emitter.register(picky, module="tests")
+    for n, organization in enumerate(organizations):
+        await emitter.emit_async(ProbeEmitted(organization_id=organization, n=n))
+    await settle(app)
+
+
+async def test_an_admin_lists_inspects_retries_and_discards_dead_letters(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account
+) -> None:
+    other = await create_org()
+    await _dead_letters(app, admin.organization_id, other)
+    listed = await client.get(DELIVERIES, params={"status": "dead"}, headers=admin.headers)
+    assert listed.status_code == 200, listed.text
+    page = listed.json()
+    assert (page["total"], page["limit"], page["offset"]) == (1, 50, 0)  # not the other tenant's
+    [item] = page["items"]
+    assert item["organization_id"] == str(admin.organization_id)
+    assert (item["status"], item["attempts"], item["max_attempts"]) == ("dead", 1, 8)
+    assert item["last_error"] == "app.events.outbox.errors.DoNotRetry: order 0 is not ready"
+    assert item["idempotency_key"] == f"{item['event_id']}:tests.api.picky"
+
+    detail = await client.get(f"{DELIVERIES}/{item['id']}", headers=admin.headers)
+    assert detail.status_code == 200
+    body = detail.json()
+    assert body["payload"]["n"] == 0
+    [error] = body["errors"]
+    assert (error["attempt"], error["type"]) == (1, "app.events.outbox.errors.DoNotRetry")
+    assert "raise DoNotRetry" in error["traceback"]
+
+    retried = await client.post(f"{DELIVERIES}/{item['id']}/retry", headers=admin.headers)
+    assert retried.status_code == 200
+    assert (retried.json()["status"], retried.json()["attempts"]) == ("pending", 0)
+    await settle(app)
+    done = (await client.get(f"{DELIVERIES}/{item['id']}", headers=admin.headers)).json()
+    assert (done["status"], done["attempts"], len(done["errors"])) == ("done", 1, 1)
+
+    refused_discard = await client.post(f"{DELIVERIES}/{item['id']}/discard", headers=admin.headers)
+    assert refused_discard.status_code == 409
+    assert problem_code(refused_discard) == "delivery_not_discardable"
+
+    pending_page = await client.get(DELIVERIES, params={"status": "done"}, headers=admin.headers)
+    assert pending_page.json()["total"] == 1
+
+
+async def test_another_tenants_delivery_is_not_found_and_discard_works(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account
+) -> None:
+    other = await create_org()
+    await _dead_letters(app, other, admin.organization_id)
+    everything = await client.get(DELIVERIES, params={"limit": 200}, headers=admin.headers)
+    [mine] = everything.json()["items"]
+    foreign_id = mine["id"] - 1 if mine["id"] > 1 else mine["id"] + 1
+    for method, path in (
+        ("GET", f"{DELIVERIES}/{foreign_id}"),
+        ("POST", f"{DELIVERIES}/{foreign_id}/retry"),
+        ("POST", f"{DELIVERIES}/{foreign_id}/discard"),
+        ("GET", f"{DELIVERIES}/987654"),
+    ):
+        response = await client.request(method, path, headers=admin.headers)
+        assert response.status_code == 404, (method, path)
+        assert problem_code(response) == "delivery_not_found"
+    discarded = await client.post(f"{DELIVERIES}/{mine['id']}/discard", headers=admin.headers)
+    assert discarded.status_code == 200
+    assert discarded.json()["status"] == "discarded"
+
+
+async def test_only_admins_see_deliveries(
+    client: httpx.AsyncClient, employee: Account, org: uuid.UUID
+) -> None:
+    assert (await client.get(DELIVERIES)).status_code == 401
+    forbidden = await client.get(DELIVERIES, headers=employee.headers)
+    assert forbidden.status_code == 403
+    bad_status = await client.get(DELIVERIES, params={"status": "lost"}, headers=employee.headers)
+    assert bad_status.status_code in (403, 422)
