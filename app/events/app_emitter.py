@@ -24,8 +24,9 @@ from app.events.base import (
     new_event_id,
 )
 from app.events.delivery import Delivery, RetryPolicy, listener_specs
-from app.events.emitter import (
-    EventEmitter,
+from app.events.emitter import EventEmitter
+from app.events.patterns import is_pattern, matches
+from app.events.subscription import (
     EventKey,
     Listener,
     Subscription,
@@ -34,7 +35,6 @@ from app.events.emitter import (
     event_key,
     qualified_name,
 )
-from app.events.patterns import is_pattern, matches
 
 logger = logging.getLogger("app.events")
 

@@ -12,101 +12,37 @@ import inspect
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from contextvars import Context, ContextVar, copy_context
-from typing import Any, TypeVar, overload
+from typing import Any, overload
 
 from app.core.context import get_correlation_id
-from app.core.db import current_session_var
 from app.events.patterns import is_pattern, matches
+from app.events.subscription import (
+    EventKey,
+    F,
+    Listener,
+    Subscription,
+    _current_event,
+    _order,
+    current_event,
+    detached_context,
+    event_key,
+    qualified_name,
+)
+
+__all__ = [
+    "EventEmitter",
+    "EventKey",
+    "Listener",
+    "Subscription",
+    "current_event",
+    "detached_context",
+    "event_key",
+    "qualified_name",
+]
 
 logger = logging.getLogger("app.events")
 
-Listener = Callable[..., Any]
-F = TypeVar("F", bound=Listener)
-EventKey = Any
-"""An event name or pattern, or a class with a string ``name`` (a typed event)."""
-
-_current_event: ContextVar[str | None] = ContextVar("current_event", default=None)
 _MATCH_CACHE_LIMIT = 4096
-
-
-def current_event() -> str | None:
-    """Return the concrete event name that fired the running listener (EE2's ``this.event``)."""
-    return _current_event.get()
-
-
-def qualified_name(fn: Listener) -> str:
-    """Return ``module.qualname`` of a listener, for logs and the catalog."""
-    target = getattr(fn, "func", fn)  # functools.partial
-    module = getattr(target, "__module__", None) or type(target).__module__
-    name = getattr(target, "__qualname__", None) or type(target).__qualname__
-    return f"{module}.{name}"
-
-
-def event_key(event: EventKey) -> str:
-    """Return the name of an event given as a string, or as a class or instance with ``name``."""
-    if isinstance(event, str):
-        return event
-    name = getattr(event, "name", None)
-    if isinstance(name, str):
-        return name
-    raise TypeError(f"an event is a name or a typed event, not {type(event).__name__}")
-
-
-def _is_async_callable(fn: Listener) -> bool:
-    target = getattr(fn, "func", fn)
-    return inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(
-        getattr(target, "__call__", None)  # noqa: B004 - async callable objects
-    )
-
-
-class Subscription:
-    """A listener subscribed to an event or pattern; ``off()`` unsubscribes it."""
-
-    __slots__ = (
-        "_emitter",
-        "active",
-        "event",
-        "is_any",
-        "is_async",
-        "listener",
-        "name",
-        "options",
-        "priority",
-        "remaining",
-        "seq",
-    )
-
-    def __init__(
-        self,
-        emitter: EventEmitter,
-        event: str,
-        listener: Listener,
-        *,
-        priority: int,
-        seq: int,
-        remaining: int | None,
-        is_any: bool = False,
-        options: dict[str, Any] | None = None,
-    ) -> None:
-        self._emitter = emitter
-        self.event = event
-        self.listener = listener
-        self.priority = priority
-        self.seq = seq
-        self.remaining = remaining
-        self.is_any = is_any
-        self.is_async = _is_async_callable(listener)
-        self.name = qualified_name(listener)
-        self.options: dict[str, Any] = options or {}
-        self.active = True
-
-    def off(self) -> bool:
-        """Unsubscribe; return False when it was already off."""
-        return self._emitter._remove(self)
-
-    def __repr__(self) -> str:
-        return f"<Subscription {self.event!r} -> {self.name} priority={self.priority}>"
 
 
 class EventEmitter:
@@ -587,17 +523,6 @@ class EventEmitter:
 
     def _on_failure(self, sub: Subscription, event: str, exc: Exception) -> None:
         """Hook for subclasses (metrics); the raw emitter only logs."""
-
-
-def detached_context() -> Context:
-    """Copy the current context for a task that outlives the caller's transaction."""
-    context = copy_context()
-    context.run(current_session_var.set, None)
-    return context
-
-
-def _order(sub: Subscription) -> tuple[int, int]:
-    return (-sub.priority, sub.seq)
 
 
 async def _await(awaitable: Awaitable[Any]) -> Any:
