@@ -33,6 +33,7 @@ from app.events.outbox import store
 from app.events.outbox.context import DeliveryContext, current_delivery_var
 from app.events.outbox.errors import DoNotRetry, LeaseLost, PayloadInvalid, RetryAfter
 from app.events.outbox.notify import Listener
+from app.events.outbox.pool import relay_database
 from app.events.outbox.service import prune_history
 
 logger = logging.getLogger("app.events.outbox")
@@ -124,6 +125,7 @@ class Relay:
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._listener: Listener | None = None
+        self._given = database
 
     # -- running on demand (tests, CLI) ------------------------------------------------------
 
@@ -171,6 +173,7 @@ class Relay:
         if self._tasks:
             return
         self._stopping.clear()
+        self.database = relay_database(self._given, concurrency=self.config.concurrency)
         if self.config.listen and not self.database.is_sqlite:
             self._listener = Listener(self.database, self.wake)
             await self._listener.start()
@@ -240,6 +243,9 @@ class Relay:
         if self._listener is not None:
             await self._listener.stop()
             self._listener = None
+        if self.database is not self._given:
+            await self.database.dispose()
+            self.database = self._given
         logger.info("relay %s stopped", self.worker)
 
     # -- internals ---------------------------------------------------------------------------

@@ -99,11 +99,14 @@ class OutboxSink:
     ) -> None:
         """Write the event and its deliveries in a transaction of their own."""
         staged = [self._staged(envelope, event, subscriptions, None)]
-        async with self.database.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                await conn.execute(_PG_WRITE, _postgresql_params(staged))
-            else:
+        database = self.database
+        if database.is_sqlite:
+            async with database.engine.begin() as conn:
                 await conn.run_sync(_write_sqlite, staged)
+        else:  # one statement is atomic by itself: no BEGIN and COMMIT round trips
+            async with database.engine.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await conn.execute(_PG_WRITE, _postgresql_params(staged))
         self._woken()
 
     def _staged(
