@@ -18,7 +18,8 @@ from app.core.db import Database, get_database, utcnow
 from app.events.app_emitter import AppEmitter
 from app.events.base import Envelope, Event, current_envelope
 from app.events.emitter import EventEmitter
-from app.events.outbox.relay import Relay, RelayConfig
+from app.events.outbox.config import RelayConfig
+from app.events.outbox.relay import Relay
 
 E = TypeVar("E", bound=Event)
 

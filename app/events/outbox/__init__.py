@@ -7,10 +7,11 @@
 - ``context``: ``current_delivery()``, with the idempotency key a listener passes on.
 """
 
+from app.events.outbox.config import RelayConfig
 from app.events.outbox.context import DeliveryContext, current_delivery
 from app.events.outbox.errors import DoNotRetry, PayloadInvalid, RetryAfter
 from app.events.outbox.models import DeliveryStatus, OutboxDelivery, OutboxEvent
-from app.events.outbox.relay import Relay, RelayConfig
+from app.events.outbox.relay import Relay
 from app.events.outbox.runtime import install_outbox, start_relay
 from app.events.outbox.service import prune_history
 from app.events.outbox.sink import OutboxSink

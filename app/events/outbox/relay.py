@@ -17,21 +17,18 @@ import socket
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from prometheus_client import Counter
-from pydantic import ValidationError
 
 from app.core.db import Database, transaction, utcnow
-from app.core.settings import EventsSettings
 from app.events.app_emitter import AppEmitter
-from app.events.base import Envelope, Event, event_type
 from app.events.delivery import RetryPolicy
 from app.events.outbox import store
+from app.events.outbox.codec import rebuild
+from app.events.outbox.config import RelayConfig
 from app.events.outbox.context import DeliveryContext, current_delivery_var
-from app.events.outbox.errors import DoNotRetry, LeaseLost, PayloadInvalid, RetryAfter
+from app.events.outbox.errors import DoNotRetry, LeaseLost, RetryAfter
 from app.events.outbox.notify import Listener
 from app.events.outbox.pool import relay_database
 from app.events.outbox.service import prune_history
@@ -45,50 +42,6 @@ DELIVERIES_RUN = Counter(
 )
 
 Clock = Callable[[], datetime]
-
-
-@dataclass(frozen=True, slots=True)
-class RelayConfig:
-    """How a relay claims and runs deliveries (``EVENTS_RELAY_*`` settings).
-
-    Attributes:
-        concurrency: deliveries run at once.
-        batch_size: deliveries claimed ahead of the running ones (one claim serves many).
-        lease_seconds: how long a claim reserves a delivery; heartbeats extend it.
-        heartbeat_seconds: how often leases are extended and expired ones rescued.
-        poll_min_seconds: the first idle poll interval (doubling while idle).
-        poll_max_seconds: the longest idle poll interval.
-        shutdown_timeout_seconds: how long running deliveries may finish on stop.
-        retention: how long finished history is kept.
-        prune_interval_seconds: how often to prune (0: never).
-        listen: wake on PostgreSQL NOTIFY.
-    """
-
-    concurrency: int = 8
-    batch_size: int = 16
-    lease_seconds: float = 60.0
-    heartbeat_seconds: float = 15.0
-    poll_min_seconds: float = 0.2
-    poll_max_seconds: float = 5.0
-    shutdown_timeout_seconds: float = 25.0
-    retention: timedelta = timedelta(days=7)
-    prune_interval_seconds: float = 3600.0
-    listen: bool = True
-
-    @classmethod
-    def from_settings(cls, settings: EventsSettings) -> RelayConfig:
-        """Read the ``EVENTS_`` settings."""
-        return cls(
-            concurrency=settings.relay_concurrency,
-            batch_size=settings.relay_batch_size,
-            lease_seconds=settings.relay_lease_seconds,
-            heartbeat_seconds=settings.relay_heartbeat_seconds,
-            poll_min_seconds=settings.relay_poll_min_seconds,
-            poll_max_seconds=settings.relay_poll_max_seconds,
-            shutdown_timeout_seconds=settings.relay_shutdown_timeout_seconds,
-            retention=timedelta(days=settings.retention_days),
-            prune_interval_seconds=settings.prune_interval_seconds,
-        )
 
 
 class Relay:
@@ -407,41 +360,3 @@ class Relay:
             exc_info=exc,
             extra={"correlation_id": claimed.correlation_id},
         )
-
-
-def rebuild(claimed: store.Claim) -> tuple[Event, Envelope]:
-    """Rebuild the typed event and its envelope from a stored row.
-
-    Raises:
-        PayloadInvalid: the event name is no longer declared, or its payload no longer
-            validates against the contract (the delivery becomes a dead letter).
-    """
-    cls = event_type(claimed.name)
-    if cls is None:
-        raise PayloadInvalid(f"no Event class declares {claimed.name!r} any more")
-    try:
-        event = cls.model_validate(_payload(claimed.payload))
-    except (ValidationError, TypeError, ValueError) as exc:
-        raise PayloadInvalid(
-            f"the stored payload of {claimed.name!r} (version {claimed.version}) does not "
-            f"validate against {cls.__module__}.{cls.__qualname__} (version {cls.version}): "
-            f"{exc}"
-        ) from exc
-    envelope = Envelope(
-        id=claimed.event_id,
-        name=claimed.name,
-        organization_id=claimed.organization_id,
-        correlation_id=claimed.correlation_id,
-        causation_id=claimed.causation_id,
-        version=claimed.version,
-        occurred_at=claimed.occurred_at,
-    )
-    return event, envelope
-
-
-def _payload(value: Any) -> Any:
-    if isinstance(value, str | bytes):
-        import json
-
-        return json.loads(value)
-    return value
