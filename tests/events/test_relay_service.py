@@ -212,3 +212,21 @@ async def _run_app_and_emit(*, expect_delivered: bool) -> None:
 
 def _lifespan(app: FastAPI) -> AbstractAsyncContextManager[None]:
     return app.router.lifespan_context(app)
+
+
+def test_relay_settings_are_checked_and_extra_listeners_are_refused_in_prod() -> None:
+    from pydantic import ValidationError
+
+    from app.core.settings import AppSettings, Environment, EventsSettings
+
+    with pytest.raises(ValidationError, match="HEARTBEAT_SECONDS must be below the lease"):
+        EventsSettings(relay_lease_seconds=10, relay_heartbeat_seconds=10)
+    with pytest.raises(ValidationError, match="POLL_MAX_SECONDS is below the minimum"):
+        EventsSettings(relay_poll_min_seconds=2, relay_poll_max_seconds=1)
+    prod = Settings(
+        app=AppSettings(env=Environment.PROD),
+        events=EventsSettings(extra_listeners="tests.events.outbox_support:listeners"),
+    )
+    assert "EVENTS_EXTRA_LISTENERS is set" in prod.insecure_for_production()
+    config = RelayConfig.from_settings(EventsSettings(relay_concurrency=3, retention_days=2))
+    assert (config.concurrency, config.retention.days) == (3, 2)
