@@ -32,6 +32,10 @@ from app.integrations.fcm.models import (
 logger = logging.getLogger(__name__)
 
 INTEGRATION = "fcm"
+SEND_SLICE = 100
+"""Messages of a batch in flight at once. firebase-admin sends one request per message; when
+hundreds queue for httpx's 100 connections the pool slows down sharply (500 at once took
+4-6 s against the sandbox, 100 at a time 0.5 s per slice)."""
 DEAD_TOPIC_REASONS = frozenset({"UNREGISTERED", "NOT_FOUND", "INVALID_ARGUMENT"})
 RETRYABLE_CODES = frozenset({"QUOTA_EXCEEDED", "UNAVAILABLE", "INTERNAL", "RESOURCE_EXHAUSTED"})
 _FCM_CODES: tuple[tuple[type[Exception], str], ...] = (
@@ -131,19 +135,20 @@ class FirebasePushGateway:
         """Send up to 500 messages, one result per message, in order."""
         _check_batch(messages)
         encoded = [_to_firebase(m) for m in messages]
+        responses: list[messaging.SendResponse] = []
         async with self._slots:
-            try:
-                response = await messaging.send_each_async(
-                    encoded, dry_run=self.dry_run, app=self.app
-                )
-            except exceptions.FirebaseError as exc:
-                raise UnavailableError(str(exc), integration=INTEGRATION) from exc
+            for start in range(0, len(encoded), SEND_SLICE):
+                try:
+                    part = await messaging.send_each_async(
+                        encoded[start : start + SEND_SLICE], dry_run=self.dry_run, app=self.app
+                    )
+                except exceptions.FirebaseError as exc:
+                    raise UnavailableError(str(exc), integration=INTEGRATION) from exc
+                responses.extend(part.responses)
         return BatchResult(
             results=tuple(
                 _result(index, message.token, item)
-                for index, (message, item) in enumerate(
-                    zip(messages, response.responses, strict=True)
-                )
+                for index, (message, item) in enumerate(zip(messages, responses, strict=True))
             )
         )
 

@@ -1,0 +1,77 @@
+"""Injected latency, errors, 429s and timeouts: random by rate (from the seed) or forced."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from app.core.settings import SandboxSettings
+from app.sandbox import Fault, SandboxState
+from tests.integrations.conftest import RunningSandbox
+
+TASKS = "/oracle/bpm/api/4.0/tasks"
+AUTH = ("integration", "sandbox-password")
+
+
+def _state(**settings: object) -> SandboxState:
+    return SandboxState(SandboxSettings(**settings), public_key=None)  # type: ignore[arg-type]
+
+
+def test_rates_draw_from_the_seed() -> None:
+    a, b = _state(error_rate=0.3, seed=5), _state(error_rate=0.3, seed=5)
+    draws_a = [a.next_fault("oracle") for _ in range(200)]
+    draws_b = [b.next_fault("oracle") for _ in range(200)]
+    assert [f.status if f else None for f in draws_a] == [f.status if f else None for f in draws_b]
+    share = sum(1 for f in draws_a if f is not None) / 200
+    assert 0.2 < share < 0.4
+
+
+def test_each_kind_of_fault_by_rate() -> None:
+    assert _state(rate_limit_rate=1, retry_after_seconds=4).next_fault("fcm") == Fault(
+        429, retry_after=4
+    )
+    assert _state(error_rate=1).next_fault("yardi") == Fault(503)
+    assert _state(timeout_rate=1, timeout_seconds=2).next_fault("oracle") == Fault(
+        504, delay_seconds=2
+    )
+    assert _state().next_fault("oracle") is None
+
+
+def test_forced_faults_come_first_and_run_out() -> None:
+    state = _state(error_rate=0)
+    state.inject("oracle", Fault(429, retry_after=1, times=2))
+    state.inject("oracle", Fault(503))
+    statuses = [f.status if f else None for f in (state.next_fault("oracle") for _ in range(5))]
+    assert statuses == [429, 429, 503, None, None]
+    assert state.next_fault("yardi") is None
+
+
+async def test_faults_on_the_wire(sandbox: RunningSandbox) -> None:
+    sandbox.state.settings = sandbox.state.settings.model_copy(
+        update={"latency_ms": 40, "rate_limit_rate": 1.0, "retry_after_seconds": 3}
+    )
+    async with httpx.AsyncClient(auth=AUTH) as http:
+        started = time.perf_counter()
+        limited = await http.get(f"{sandbox.url}{TASKS}")
+        assert time.perf_counter() - started >= 0.04
+        assert (limited.status_code, limited.headers["Retry-After"]) == (429, "3")
+        sandbox.state.settings = sandbox.state.settings.model_copy(
+            update={"latency_ms": 0, "rate_limit_rate": 0.0, "error_rate": 1.0}
+        )
+        oracle = await http.get(f"{sandbox.url}{TASKS}")
+        fcm = await http.post(f"{sandbox.url}/fcm/v1/projects/p/messages:send", json={})
+        yardi = await http.post(
+            f"{sandbox.url}/yardi/webservices/itfleasingapprovals.asmx", content=b""
+        )
+        sandbox.state.settings = sandbox.state.settings.model_copy(
+            update={"error_rate": 0.0, "timeout_rate": 1.0, "timeout_seconds": 0.05}
+        )
+        timed_out = await http.get(f"{sandbox.url}{TASKS}")
+    assert (oracle.status_code, oracle.text) == (503, "Service Unavailable")
+    assert fcm.json()["error"]["status"] == "UNAVAILABLE"
+    assert yardi.status_code == 500
+    assert b"soap:Server" in yardi.content
+    assert timed_out.status_code == 504
+    assert sandbox.state.traffic["oracle"].requests == 3
+    assert sandbox.state.traffic["oracle"].in_flight == 0
