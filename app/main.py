@@ -19,6 +19,7 @@ from app.core.settings import Settings, ensure_safe, get_settings
 from app.core.tenancy import ensure_organization
 from app.events import AppEmitter
 from app.events.outbox import install_outbox, start_relay
+from app.events.api import router as events_router
 from app.events.outbox.api import router as deliveries_router
 from app.events.outbox.runtime import import_listeners
 from app.events.runtime import get_emitter, set_emitter
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(CorrelationIdMiddleware)
     app.include_router(health.router)
+    app.include_router(events_router, prefix=API_PREFIX)
     app.include_router(deliveries_router, prefix=API_PREFIX)
     for spec in MODULES:
         if spec.router is not None:

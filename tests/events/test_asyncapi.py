@@ -5,12 +5,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
+
 from app import contracts
 from app.contracts.auth import UserLoggedOut
 from app.events import AppEmitter, listener
 from app.events.asyncapi import asyncapi_document
+from tests import factories
+from tests.factories import Account, problem_code
 
 contracts.load_all()
+admin = factories.admin
+employee = factories.employee
+org = factories.org
+CATALOG = "/api/v1/admin/events/catalog"
 
 
 def _refs(node: Any) -> list[str]:
@@ -69,3 +77,22 @@ def test_every_reference_resolves() -> None:
     assert refs
     for ref in refs:
         assert _resolve(document, ref) is not None
+
+
+async def test_admins_read_the_catalog_over_rest(
+    client: httpx.AsyncClient, admin: Account, employee: Account
+) -> None:
+    response = await client.get(CATALOG, headers=admin.headers)
+    assert response.status_code == 200
+    document = response.json()
+    assert document["asyncapi"] == "3.0.0"
+    assert "auth.logout" in document["channels"]
+    listeners = {
+        op["x-listener"] for op in document["operations"].values() if op["action"] == "receive"
+    }
+    assert any(name.startswith("app.modules.user.") for name in listeners)
+
+    forbidden = await client.get(CATALOG, headers=employee.headers)
+    assert forbidden.status_code == 403
+    assert problem_code(forbidden) == "admin_required"
+    assert (await client.get(CATALOG)).status_code == 401
