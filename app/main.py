@@ -18,8 +18,8 @@ from app.core.security import install_session_validator
 from app.core.settings import Settings, ensure_safe, get_settings
 from app.core.tenancy import ensure_organization
 from app.events import AppEmitter
-from app.events.outbox import install_outbox, start_relay
 from app.events.api import router as events_router
+from app.events.outbox import install_outbox, start_relay
 from app.events.outbox.api import router as deliveries_router
 from app.events.outbox.runtime import import_listeners
 from app.events.runtime import get_emitter, set_emitter
