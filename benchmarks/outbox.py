@@ -22,6 +22,7 @@ our migrations and procrastinate's schema to it, and drops it at the end.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import signal
@@ -98,7 +99,9 @@ def start_ours(url: str, **settings: str) -> subprocess.Popen[bytes]:
         EVENTS_RELAY_CONCURRENCY=str(CONCURRENCY),
     )
     env.update(settings)
-    return subprocess.Popen([sys.executable, "-m", "app", "worker"], env=env, cwd=ROOT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "app", "worker"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL
+    )
 
 
 def start_procrastinate(conninfo: str) -> subprocess.Popen[bytes]:
@@ -118,6 +121,9 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
 
 def procrastinate_app(conninfo: str) -> Any:
     import procrastinate
+
+    # It warns that a benchmark script defines its app in __main__; that is on purpose here.
+    logging.getLogger("procrastinate").setLevel(logging.ERROR)
 
     app = procrastinate.App(
         connector=procrastinate.PsycopgConnector(conninfo=conninfo, min_size=2, max_size=12)
