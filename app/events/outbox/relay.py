@@ -317,12 +317,19 @@ class Relay:
             DELIVERIES_RUN.labels(claimed.listener_id, "lost").inc()
             logger.warning("%s; this attempt was rolled back", exc)
         except asyncio.CancelledError:
-            await asyncio.shield(store.release(self.database, [claimed], now=self.clock()))
+            await self._release(claimed)
             raise
         except Exception as exc:
             await self._failed(claimed, exc)
         finally:
             current_delivery_var.reset(token)
+
+    async def _release(self, claimed: store.Claim) -> None:
+        """Hand a cancelled delivery back; if that fails too, its lease expires instead."""
+        try:
+            await asyncio.shield(store.release(self.database, [claimed], now=self.clock()))
+        except Exception:
+            logger.warning("delivery %d: could not release it; its lease will expire", claimed.id)
 
     async def _failed(self, claimed: store.Claim, exc: Exception) -> None:
         now = self.clock()
