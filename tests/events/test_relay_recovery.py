@@ -117,7 +117,8 @@ async def test_a_killed_worker_loses_nothing_and_doubles_nothing(
     rescued = await scalar(
         db, "SELECT count(*) FROM outbox_deliveries WHERE last_error LIKE 'LeaseExpired%'"
     )
-    assert int(rescued) == at_kill["running"]  # what the dead worker held came back, once
+    # What the dead worker held came back (a commit in flight at the kill may have landed).
+    assert 0 < int(rescued) <= at_kill["running"]
     await drop_probe_table(db)
 
 
