@@ -6,12 +6,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 
 from app import contracts
 from app.core import health
+from app.core.connections.api import router as connections_router
 from app.core.db import close_database, init_database, session_scope
-from app.core.errors import install_error_handlers
+from app.core.errors import install_error_handlers, problem
 from app.core.logging import configure_logging
 from app.core.middleware import CorrelationIdMiddleware
 from app.core.security import install_session_validator
@@ -23,6 +24,7 @@ from app.events.outbox import install_outbox, start_relay
 from app.events.outbox.api import router as deliveries_router
 from app.events.outbox.runtime import import_listeners
 from app.events.runtime import get_emitter, set_emitter
+from app.integrations.errors import IntegrationError
 from app.integrations.runtime import clear_integrations, open_integrations, set_integrations
 from app.registry import MODULES
 from app.sandbox import build_sandbox
@@ -112,10 +114,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.emitter = emitter
     install_error_handlers(app)
+    install_integration_error_handler(app)
     app.add_middleware(CorrelationIdMiddleware)
     app.include_router(health.router)
     app.include_router(events_router, prefix=API_PREFIX)
     app.include_router(deliveries_router, prefix=API_PREFIX)
+    app.include_router(connections_router, prefix=API_PREFIX)
     for spec in MODULES:
         if spec.router is not None:
             app.include_router(spec.router, prefix=API_PREFIX)
@@ -126,6 +130,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sandbox = sandbox.state
         app.mount("/sandbox", sandbox.app)
     return app
+
+
+_UPSTREAM_STATUS = {
+    "not_found": 404,
+    "conflict": 409,
+    "rate_limited": 503,
+    "unavailable": 503,
+}
+
+
+async def _integration_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, IntegrationError)
+    status = _UPSTREAM_STATUS.get(exc.kind, 502)
+    headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if exc.retry_after else None
+    return problem(
+        status,
+        f"upstream_{exc.kind}",
+        f"{exc.integration} answered: {exc.detail}",
+        headers=headers,
+        integration=exc.integration,
+    )
+
+
+def install_integration_error_handler(app: FastAPI) -> None:
+    """Render an integration error that no module mapped as a problem naming the system.
+
+    Our own credentials being refused, or a request the system rejects, is a gateway failure
+    (502), not the caller's; a system that is down or throttling us is 503 with Retry-After.
+    """
+    app.add_exception_handler(IntegrationError, _integration_error)
 
 
 async def _stop_emitter(emitter: AppEmitter, timeout: float) -> None:

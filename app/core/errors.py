@@ -146,14 +146,12 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 def _jsonable_error(error: dict[str, Any]) -> dict[str, Any]:
-    out = {
+    # The offending input is never echoed: it may be a password or a private key.
+    return {
         "loc": list(error.get("loc", ())),
         "msg": error.get("msg", ""),
         "type": error.get("type"),
     }
-    if "input" in error and isinstance(error["input"], str | int | float | bool | type(None)):
-        out["input"] = error["input"]
-    return out
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
