@@ -86,6 +86,7 @@ class UserCredentialsChanged(Event):
     """
 
     name: ClassVar[str] = "user.credentials.changed"
+    sensitive: ClassVar[bool] = True
 
     user_id: uuid.UUID
     password_hash: str = Field(min_length=1, repr=False)

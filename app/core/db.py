@@ -202,6 +202,22 @@ async def transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
 
 
 @asynccontextmanager
+async def savepoint(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """Run the block in a savepoint of ``session``'s transaction; roll only it back on error.
+
+    SQLite's driver opens its transaction lazily (before the first write), and a savepoint
+    taken outside a transaction would commit on release, so the transaction is opened first.
+    """
+    connection = await session.connection()
+    if connection.dialect.name == "sqlite":
+        raw = await connection.get_raw_connection()
+        if not raw.driver_connection.in_transaction:  # type: ignore[union-attr]
+            await connection.exec_driver_sql("BEGIN")
+    async with session.begin_nested():
+        yield session
+
+
+@asynccontextmanager
 async def session_scope(*, join: bool = True) -> AsyncIterator[AsyncSession]:
     """Open a session for non-request code (listeners, jobs, CLI) and own its transaction.
 

@@ -14,7 +14,7 @@ from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.context import correlation_id_var, get_correlation_id
-from app.core.db import after_commit, current_session
+from app.core.db import after_commit, current_session, savepoint
 from app.events.base import (
     Envelope,
     Event,
@@ -119,6 +119,9 @@ class AppEmitter(EventEmitter):
         module: str | None = None,
     ) -> Subscription:
         """Subscribe ``fn`` with a delivery mode; the declarative form is ``@listener``."""
+        cls = event_type(event_key(event))
+        if delivery != "inline" and cls is not None and cls.sensitive:
+            raise ValueError(f"{cls.name!r} is sensitive: only inline listeners may receive it")
         options: dict[str, Any] = {"delivery": delivery, "module": module}
         if delivery == "durable":
             listener_id = listener_id or qualified_name(fn)
@@ -201,6 +204,9 @@ class AppEmitter(EventEmitter):
 
         Durable deliveries are written first (in the current transaction, or in one of their
         own), background ones are scheduled for after commit, then inline listeners run.
+        Inside a transaction, inline listeners share its session, so they run one by one, each
+        async listener in a savepoint: a failing one rolls back its own writes only, and the
+        emitting transaction stays usable.
 
         Returns:
             The inline listeners' results, in order.
@@ -208,10 +214,10 @@ class AppEmitter(EventEmitter):
         name, args, envelope = self._prepare(event, args)
         inline, background, durable = self._route(name)
         tokens = self._enter(envelope)
+        session = current_session()
         try:
             if durable:
                 sink, env = self._sink(), _envelope(envelope)
-                session = current_session()
                 if session is not None:
                     sink.stage(session, env, args[0], durable)
                 else:
@@ -220,9 +226,42 @@ class AppEmitter(EventEmitter):
                 self._schedule_background(name, args, background)
             if not inline:
                 return []
+            if session is not None:
+                return await self._run_in_transaction(session, name, args, inline, raise_errors)
             return await self._run_all(name, args, inline, raise_errors, sequential)
         finally:
             self._exit(tokens)
+
+    async def _run_in_transaction(
+        self,
+        session: AsyncSession,
+        name: str,
+        args: tuple[Any, ...],
+        subs: tuple[Subscription, ...],
+        raise_errors: bool,
+    ) -> list[Any]:
+        token = _current_event.set(name)
+        results: list[Any] = []
+        errors: list[Exception] = []
+        try:
+            for sub in subs:
+                if not self._take(sub):
+                    continue
+                try:
+                    result = sub.listener(*((name, *args) if sub.is_any else args))
+                    if sub.is_async or (result is not None and inspect.isawaitable(result)):
+                        async with savepoint(session):
+                            result = await result
+                except Exception as exc:
+                    self._failed(sub, name, exc)
+                    errors.append(exc)
+                    result = None
+                results.append(result)
+        finally:
+            _current_event.reset(token)
+        if errors and raise_errors:
+            raise ExceptionGroup(f"{len(errors)} listener(s) failed on {name!r}", errors)
+        return results
 
     async def deliver(self, listener_id: str, event: Event, envelope: Envelope) -> Any:
         """Run one durable listener for a stored event (the relay calls this); errors propagate.
@@ -368,10 +407,12 @@ class AppEmitter(EventEmitter):
         route = self._routes.get(name)
         if route is None:
             subs = self._matching(name)
+            cls = event_type(name)
+            stored = not (cls is not None and cls.sensitive)  # patterns never store secrets
             route = (
                 tuple(s for s in subs if delivery_of(s) == "inline"),
-                tuple(s for s in subs if delivery_of(s) == "background"),
-                tuple(s for s in subs if delivery_of(s) == "durable"),
+                tuple(s for s in subs if stored and delivery_of(s) == "background"),
+                tuple(s for s in subs if stored and delivery_of(s) == "durable"),
             )
             self._routes[name] = route
         return route

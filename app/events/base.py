@@ -28,6 +28,9 @@ class Event(BaseModel):
 
     name: ClassVar[str]
     version: ClassVar[int] = 1
+    sensitive: ClassVar[bool] = False
+    """A sensitive event (it carries a secret) reaches inline listeners only: it is never stored
+    in the outbox nor held by a background task."""
 
     organization_id: uuid.UUID
 

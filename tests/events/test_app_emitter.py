@@ -336,8 +336,11 @@ async def when_user_logged_out_record(event: UserLoggedOut) -> None:
 
 @listener(UserLoggedOut, delivery="background")
 async def when_user_logged_out_slowly(event: UserLoggedOut) -> None:
-    await asyncio.sleep(0.05)
+    await release_background.wait()
     received.append(("background", event.user_id))
+
+
+release_background = asyncio.Event()
 
 
 async def test_create_app_subscribes_module_listeners_and_drains_on_shutdown(
@@ -350,6 +353,7 @@ async def test_create_app_subscribes_module_listeners_and_drains_on_shutdown(
     )
     monkeypatch.setattr(main, "MODULES", (*main.MODULES, probe))
     received.clear()
+    release_background.clear()
     application = main.create_app(settings)
     emitter: AppEmitter = application.state.emitter
     assert emitter.listener_count(UserLoggedOut) >= 2
@@ -358,6 +362,7 @@ async def test_create_app_subscribes_module_listeners_and_drains_on_shutdown(
         assert get_emitter() is emitter
         await publish(UserLoggedOut(organization_id=ORG, user_id=user_id, session_id=user_id))
         assert received == [("inline", user_id)]
+        asyncio.get_running_loop().call_later(0.02, release_background.set)
     # shutdown drained the background listener before returning
     assert received == [("inline", user_id), ("background", user_id)]
     assert emitter.has_listeners() is False
@@ -422,3 +427,73 @@ async def test_inline_listeners_join_the_request_transaction(
     assert seen == [True, True]
     assert await _org_count("Listener 1") == 1
     assert await _org_count("Listener -1") == 0
+
+
+async def test_a_listener_whose_sql_fails_rolls_back_alone(db: Database) -> None:
+    emitter = ready_emitter()
+
+    async def when_placed_break_the_database(event: OrderPlaced) -> None:
+        async with session_scope() as session:
+            session.add(Organization(name="Partial Co"))
+            session.add(Organization(name="Base Co"))  # a duplicate: the flush fails
+            await session.flush()
+
+    async def when_placed_write(event: OrderPlaced) -> None:
+        async with session_scope() as session:
+            await ensure_organization(session, "Good Co")
+
+    emitter.on(OrderPlaced, when_placed_break_the_database)
+    emitter.on(OrderPlaced, when_placed_write)
+    async with session_scope() as session:
+        await ensure_organization(session, "Base Co")
+        results = await emitter.emit_async(OrderPlaced(organization_id=ORG, order_id=1))
+        assert results == [None, None]
+        await ensure_organization(session, "After Co")
+    assert [await _org_count(n) for n in ("Base Co", "Partial Co", "Good Co", "After Co")] == [
+        1,
+        0,
+        1,
+        1,
+    ]
+
+
+async def test_inline_listeners_sharing_a_transaction_run_one_by_one(db: Database) -> None:
+    emitter = ready_emitter()
+    running = 0
+    peak = 0
+
+    async def when_placed_write(event: OrderPlaced) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        async with session_scope() as session:
+            await ensure_organization(session, f"Shared {running}")
+            await asyncio.sleep(0.01)
+        running -= 1
+
+    for _ in range(3):
+        emitter.on(OrderPlaced, when_placed_write)
+    async with session_scope():
+        await emitter.emit_async(OrderPlaced(organization_id=ORG, order_id=1))
+    assert peak == 1
+
+
+async def test_sensitive_events_reach_inline_listeners_only(db: Database) -> None:
+    from app.contracts.user import UserCredentialsChanged
+
+    emitter = ready_emitter()
+    with pytest.raises(ValueError, match="sensitive"):
+        emitter.subscribe(UserCredentialsChanged, lambda e: None, delivery="durable")
+    with pytest.raises(ValueError, match="sensitive"):
+        emitter.subscribe(UserCredentialsChanged, lambda e: None, delivery="background")
+    stored: list[object] = []
+    seen: list[object] = []
+    emitter.subscribe("user.**", stored.append, delivery="background")
+    emitter.on("user.**", seen.append)
+    event = UserCredentialsChanged(
+        organization_id=ORG, user_id=uuid.uuid4(), password_hash="$argon2id$..."
+    )
+    await emitter.emit_async(event)
+    await emitter.drain(timeout=5)
+    assert seen == [event]
+    assert stored == []
