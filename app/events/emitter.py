@@ -182,7 +182,7 @@ class EventEmitter:
 
     def listeners(self, event: EventKey) -> list[Listener]:
         """Return the listeners an emit of ``event`` would call, in order (not catch-alls)."""
-        return [s.listener for s in self._matching(event_key(event)) if not s.is_any]
+        return [s.listener for s in self._introspect(event_key(event)) if not s.is_any]
 
     def listeners_any(self) -> list[Listener]:
         """Return the catch-all listeners."""
@@ -196,11 +196,11 @@ class EventEmitter:
         """Tell whether an emit of ``event`` would reach a listener (any event when None)."""
         if event is None:
             return bool(self._exact or self._patterns or self._any)
-        return bool(self._matching(event_key(event)))
+        return bool(self._introspect(event_key(event)))
 
     def listener_count(self, event: EventKey) -> int:
         """Return how many listeners an emit of ``event`` would call (not catch-alls)."""
-        return sum(1 for s in self._matching(event_key(event)) if not s.is_any)
+        return sum(1 for s in self._introspect(event_key(event)) if not s.is_any)
 
     def subscriptions(self) -> list[Subscription]:
         """Return every subscription, catch-alls first, then by event and order."""
@@ -472,6 +472,12 @@ class EventEmitter:
 
     def _matching(self, event: str) -> tuple[Subscription, ...]:
         return self._cache.get(event) or self._resolve(event)
+
+    def _introspect(self, event: str) -> tuple[Subscription, ...]:
+        """A concrete name: what an emit would reach. A pattern: what is subscribed to it."""
+        if self.wildcard and is_pattern(event, self.delimiter):
+            return tuple(self._patterns.get(event, ()))
+        return self._matching(event)
 
     def _take(self, sub: Subscription) -> bool:
         """Claim one call of ``sub``: False when it is off or used up (once/many)."""

@@ -526,3 +526,16 @@ async def test_drain_waits_for_tasks_started_by_tasks() -> None:
     emitter.emit("first")
     assert await emitter.drain(timeout=5)
     assert done == ["second"]
+
+
+def test_introspecting_a_pattern_lists_its_own_subscriptions() -> None:
+    emitter = EventEmitter()
+
+    def a() -> None: ...
+
+    emitter.on("user.*", a)
+    emitter.on("user.created", lambda: None)
+    assert emitter.listeners("user.*") == [a]
+    assert emitter.listener_count("user.*") == 1
+    assert emitter.has_listeners("user.*") is True
+    assert emitter.has_listeners("order.*") is False
