@@ -249,3 +249,16 @@ async def test_the_rate_limit_spaces_calls(oracle: Oracle, make_http: Http) -> N
     started = time.perf_counter()
     await asyncio.gather(*(client.get_task(100004) for _ in range(60)))
     assert time.perf_counter() - started >= 0.4  # 40 at once, then 20 more at 40 per second
+
+
+def test_rates_below_one_per_second_are_spaced_not_refused() -> None:
+    from app.core.resilience.transport import _limiter
+
+    assert _limiter(0) is None
+    slow = _limiter(0.5)
+    assert slow is not None
+    assert slow.max_rate == 1
+    assert slow.time_period == 2.0
+    fast = _limiter(40)
+    assert fast is not None
+    assert (fast.max_rate, fast.time_period) == (40, 1.0)

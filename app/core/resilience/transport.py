@@ -89,11 +89,7 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         self.breakers = breakers
         self.sleep = sleep
         self._slots = asyncio.Semaphore(policy.max_concurrency)
-        self._rate = (
-            AsyncLimiter(policy.rate_limit_per_second, 1.0)
-            if policy.rate_limit_per_second > 0
-            else None
-        )
+        self._rate = _limiter(policy.rate_limit_per_second)
         self._backoff = wait_random_exponential(
             multiplier=policy.backoff_seconds, max=policy.backoff_max_seconds
         )
@@ -188,3 +184,12 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             reason,
             state.upcoming_sleep,
         )
+
+
+def _limiter(per_second: float) -> AsyncLimiter | None:
+    """A limiter of ``per_second`` calls (None when 0); below 1, one call per 1/rate seconds."""
+    if per_second <= 0:
+        return None
+    if per_second < 1:
+        return AsyncLimiter(1, 1.0 / per_second)
+    return AsyncLimiter(per_second, 1.0)
