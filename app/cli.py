@@ -12,7 +12,13 @@ import typer
 import uvicorn
 
 from app.core.connections.cli import integration_cli
-from app.core.settings import Environment, Settings, ensure_safe, get_settings
+from app.core.settings import (
+    Environment,
+    Settings,
+    ensure_safe,
+    get_settings,
+    reset_settings,
+)
 from app.events import AppEmitter
 from app.events.outbox.cli import events_cli
 
@@ -75,6 +81,12 @@ def serve(
     reload: Annotated[bool, typer.Option(help="Reload on code changes (dev).")] = False,
 ) -> None:
     """Serve the API (and, by default, the relay, the scheduler and the sandbox in-process)."""
+    # The options become the settings create_app() reads (the demo's sandbox URLs use them).
+    if host is not None:
+        os.environ["APP_HOST"] = host
+    if port is not None:
+        os.environ["PORT"] = str(port)
+    reset_settings()
     settings = _settings()
     if migrate_first:
         from app.core import migrations
@@ -83,12 +95,12 @@ def serve(
     uvicorn.run(
         "app.main:create_app",
         factory=True,
-        host=host or settings.app.host,
-        port=port or settings.app.port,
+        host=settings.app.host,
+        port=settings.app.port,
         reload=reload,
         log_config=None,
         proxy_headers=True,
-        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        forwarded_allow_ips=settings.app.forwarded_allow_ips,
         timeout_graceful_shutdown=30,
     )
 

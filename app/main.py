@@ -79,17 +79,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             database = init_database(settings.database)
             stack.push_async_callback(close_database)
             app.state.database = database
-            # The emitter: ready once every listener is subscribed; on shutdown, refuse new
-            # emits and drain background listeners (cancelling what outlives the timeout).
-            set_emitter(emitter)
-            emitter.mark_ready()
-            stack.push_async_callback(_stop_emitter, emitter, settings.events.drain_timeout_seconds)
             # The integration HTTP clients and the push gateway open before anything that may
-            # call them (the seed, the relay, the scheduler) and close after those have stopped.
+            # call them (the seed, background listeners, the relay, the scheduler) and close
+            # after those have stopped.
             integrations = await stack.enter_async_context(open_integrations(settings))
             set_integrations(integrations)
             stack.callback(clear_integrations, integrations)
             app.state.integrations = integrations
+            # The emitter: ready once every listener is subscribed; on shutdown, drain
+            # background listeners (cancelling what outlives the timeout) while the
+            # integrations are still open, then refuse new emits.
+            set_emitter(emitter)
+            emitter.mark_ready()
+            stack.push_async_callback(_stop_emitter, emitter, settings.events.drain_timeout_seconds)
             if settings.app.seed_demo:
                 await seed_demo_data()
             # Started in this order, stopped in reverse:
@@ -140,14 +142,25 @@ _UPSTREAM_STATUS = {
 }
 
 
+_UPSTREAM_DETAIL = {
+    "not_found": "The external system does not know this resource.",
+    "conflict": "The resource changed at the external system (for example, already decided).",
+    "rate_limited": "The external system is throttling us; retry later.",
+    "unavailable": "The external system is unavailable; retry later.",
+    "auth": "The external system refused our credentials.",
+}
+
+
 async def _integration_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, IntegrationError)
     status = _UPSTREAM_STATUS.get(exc.kind, 502)
     headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if exc.retry_after else None
+    # The system's own message stays in the log: it may describe the tenant's internals.
+    logger.warning("unmapped %s error reached the client: %s", exc.integration, exc.detail)
     return problem(
         status,
         f"upstream_{exc.kind}",
-        f"{exc.integration} answered: {exc.detail}",
+        _UPSTREAM_DETAIL.get(exc.kind, "The external system failed the request."),
         headers=headers,
         integration=exc.integration,
     )

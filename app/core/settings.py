@@ -44,6 +44,8 @@ class AppSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool | None = None
     """JSON log lines; defaults to on in prod and off elsewhere."""
+    forwarded_allow_ips: str = Field(default="127.0.0.1", validation_alias="FORWARDED_ALLOW_IPS")
+    """Proxies whose X-Forwarded-* headers uvicorn trusts (comma-separated, or ``*``)."""
     seed_demo: bool = False
     """Seed the demo organisation at start (``make run`` turns it on). Refused in prod."""
 
