@@ -105,3 +105,30 @@ async def test_only_admins_see_deliveries(
     assert forbidden.status_code == 403
     bad_status = await client.get(DELIVERIES, params={"status": "lost"}, headers=employee.headers)
     assert bad_status.status_code in (403, 422)
+
+
+async def test_huge_ids_and_offsets_are_422_not_500(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    huge = 10**20
+    for method, path, params in (
+        ("GET", f"{DELIVERIES}/{huge}", {}),
+        ("GET", f"{DELIVERIES}/{2**63}", {}),
+        ("GET", f"{DELIVERIES}/0", {}),
+        ("POST", f"{DELIVERIES}/{huge}/retry", {}),
+        ("POST", f"{DELIVERIES}/{huge}/discard", {}),
+        ("GET", DELIVERIES, {"offset": huge}),
+        ("GET", DELIVERIES, {"limit": huge}),
+    ):
+        response = await client.request(method, path, params=params, headers=admin.headers)
+        assert response.status_code == 422, (method, path, params, response.text)
+        assert problem_code(response) == "validation_error"
+        assert response.headers["content-type"] == "application/problem+json"
+    largest_id = await client.get(f"{DELIVERIES}/{2**63 - 1}", headers=admin.headers)
+    assert largest_id.status_code == 404
+    assert problem_code(largest_id) == "delivery_not_found"
+    largest_offset = await client.get(
+        DELIVERIES, params={"offset": 2**63 - 1}, headers=admin.headers
+    )
+    assert largest_offset.status_code == 200, largest_offset.text
+    assert largest_offset.json()["items"] == []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 
 from app.core.db import DbSession, utcnow
 from app.core.security import RequireAdmin
@@ -18,6 +18,11 @@ from app.events.outbox.models import DeliveryStatus
 from app.events.outbox.schemas import DeliveryDetail, DeliveryPage
 
 router = APIRouter(prefix="/admin/events/deliveries", tags=["events"])
+
+MAX_BIGINT = 2**63 - 1
+"""The largest id or offset a database integer holds; a larger one is refused with a 422."""
+
+DeliveryIdPath = Annotated[int, Path(ge=1, le=MAX_BIGINT, description="A delivery's id.")]
 
 
 def _emitter(request: Request) -> AppEmitter | None:
@@ -34,7 +39,7 @@ async def list_deliveries(
     listener_id: str | None = None,
     event: Annotated[str | None, Query(description="An event name.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_BIGINT)] = 0,
 ) -> DeliveryPage:
     """List the organisation's durable deliveries, newest first (``status=dead``: dead letters)."""
     return await service.list_deliveries(
@@ -51,7 +56,7 @@ async def list_deliveries(
 
 @router.get("/{delivery_id}", response_model=DeliveryDetail)
 async def read_delivery(
-    delivery_id: int, admin: RequireAdmin, session: DbSession, request: Request
+    delivery_id: DeliveryIdPath, admin: RequireAdmin, session: DbSession, request: Request
 ) -> DeliveryDetail:
     """Inspect a delivery: its event's payload and every failed attempt."""
     return await service.get_delivery(
@@ -61,7 +66,7 @@ async def read_delivery(
 
 @router.post("/{delivery_id}/retry", response_model=DeliveryDetail)
 async def retry_delivery(
-    delivery_id: int, admin: RequireAdmin, session: DbSession, request: Request
+    delivery_id: DeliveryIdPath, admin: RequireAdmin, session: DbSession, request: Request
 ) -> DeliveryDetail:
     """Queue a dead, discarded or pending delivery now, with a fresh attempt budget."""
     return await service.retry_delivery(
@@ -75,7 +80,7 @@ async def retry_delivery(
 
 @router.post("/{delivery_id}/discard", response_model=DeliveryDetail)
 async def discard_delivery(
-    delivery_id: int, admin: RequireAdmin, session: DbSession, request: Request
+    delivery_id: DeliveryIdPath, admin: RequireAdmin, session: DbSession, request: Request
 ) -> DeliveryDetail:
     """Give up on a dead or pending delivery."""
     return await service.discard_delivery(

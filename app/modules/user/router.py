@@ -27,6 +27,9 @@ from app.modules.user.schemas import (
 
 router = APIRouter(tags=["user"])
 
+MAX_OFFSET = 2**63 - 1
+"""The largest offset a database integer holds; a larger one is refused with a 422."""
+
 
 @router.get("/users/me", response_model=MeOut)
 async def read_me(principal: CurrentUser, session: DbSession) -> MeOut:
@@ -54,7 +57,7 @@ async def list_users(
     admin: RequireAdmin,
     session: DbSession,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     role: Role | None = None,
     user_type: Annotated[UserType | None, Query(alias="type")] = None,
     active: bool | None = None,

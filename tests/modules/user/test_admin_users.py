@@ -264,3 +264,16 @@ async def test_a_demoted_admin_keeps_logging_in_as_employee(
     await client.patch(f"{USERS}/{other.user_id}", headers=admin.headers, json={"role": "employee"})
     again = await log_in(client, other)
     assert (await client.get(USERS, headers=again.headers)).status_code == 403
+
+
+async def test_huge_paging_numbers_are_422_not_500(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    for params in ({"offset": 10**20}, {"offset": 2**63}, {"limit": 10**20}, {"offset": -1}):
+        response = await client.get(USERS, params=params, headers=admin.headers)
+        assert response.status_code == 422, (params, response.text)
+        assert problem_code(response) == "validation_error"
+        assert response.headers["content-type"] == "application/problem+json"
+    largest = await client.get(USERS, params={"offset": 2**63 - 1}, headers=admin.headers)
+    assert largest.status_code == 200, largest.text
+    assert largest.json()["items"] == []
