@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
+from sqlalchemy import update
 
+from app.core.db import session_scope
 from app.events import DoNotRetry, listener
+from app.events.outbox import service
+from app.events.outbox.models import DeliveryStatus, OutboxDelivery
 from tests import factories
 from tests.events.outbox_support import ProbeEmitted
 from tests.factories import Account, create_org, problem_code, settle
@@ -132,3 +138,45 @@ async def test_huge_ids_and_offsets_are_422_not_500(
     )
     assert largest_offset.status_code == 200, largest_offset.text
     assert largest_offset.json()["items"] == []
+
+
+async def test_a_retry_or_discard_that_loses_a_race_answers_409(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    admin: Account,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await _dead_letters(app, admin.organization_id)
+    [dead] = (await client.get(DELIVERIES, headers=admin.headers)).json()["items"]
+    read_row = service._row
+    meanwhile: list[DeliveryStatus] = []
+
+    async def row_then_concurrent_change(*args: Any) -> Any:
+        """Read the row, then let "another relay or admin" change its state before the update."""
+        row = await read_row(*args)
+        if not meanwhile:  # the read after the update
+            return row
+        async with session_scope(join=False) as other:
+            await other.execute(
+                update(OutboxDelivery)
+                .where(OutboxDelivery.id == dead["id"])
+                .values(status=meanwhile.pop(0).value)
+            )
+        return row
+
+    monkeypatch.setattr(service, "_row", row_then_concurrent_change)
+    for action, change in (("retry", DeliveryStatus.DONE), ("discard", DeliveryStatus.PENDING)):
+        async with session_scope() as session:
+            await session.execute(
+                update(OutboxDelivery)
+                .where(OutboxDelivery.id == dead["id"])
+                .values(status=DeliveryStatus.DEAD.value)
+            )
+        meanwhile.append(change)
+        lost = await client.post(f"{DELIVERIES}/{dead['id']}/{action}", headers=admin.headers)
+        assert lost.status_code == 409, (action, lost.text)
+        assert problem_code(lost) == "delivery_state_changed"
+        async with session_scope() as session:
+            stored = await session.get(OutboxDelivery, dead["id"])
+            assert stored is not None
+            assert stored.status == change.value  # the concurrent change stands

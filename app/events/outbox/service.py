@@ -64,6 +64,11 @@ class DeliveryNotDiscardable(Conflict):
     detail = "Only a dead or pending delivery can be discarded."
 
 
+class DeliveryStateChanged(Conflict):
+    code = "delivery_state_changed"
+    detail = "The delivery changed state meanwhile (a relay or another admin); read it and retry."
+
+
 class UnknownListener(AppError):
     status = 422
     code = "unknown_listener"
@@ -192,12 +197,13 @@ async def retry_delivery(
     Raises:
         DeliveryNotFound: no delivery has this id (in this organisation).
         DeliveryNotRetryable: the delivery is running or done (replay it instead).
+        DeliveryStateChanged: its state changed between the read and the update.
     """
     row = await _row(session, delivery_id, organization_id)
     retryable = (DeliveryStatus.DEAD, DeliveryStatus.DISCARDED, DeliveryStatus.PENDING)
     if row.status not in retryable:
         raise DeliveryNotRetryable(f"delivery {delivery_id} is {row.status}")
-    await session.execute(
+    result = await session.execute(
         update(D)
         .where(D.c.id == delivery_id, D.c.status == row.status)
         .values(
@@ -210,6 +216,7 @@ async def retry_delivery(
             updated_at=now,
         )
     )
+    _require_changed(result, delivery_id, row.status)
     await notify_relays(session)
     return await get_delivery(session, delivery_id, emitter=emitter)
 
@@ -227,16 +234,26 @@ async def discard_delivery(
     Raises:
         DeliveryNotFound: no delivery has this id (in this organisation).
         DeliveryNotDiscardable: the delivery is running, done or already discarded.
+        DeliveryStateChanged: its state changed between the read and the update.
     """
     row = await _row(session, delivery_id, organization_id)
     if row.status not in (DeliveryStatus.DEAD, DeliveryStatus.PENDING):
         raise DeliveryNotDiscardable(f"delivery {delivery_id} is {row.status}")
-    await session.execute(
+    result = await session.execute(
         update(D)
         .where(D.c.id == delivery_id, D.c.status == row.status)
         .values(status=DeliveryStatus.DISCARDED.value, completed_at=now, updated_at=now)
     )
+    _require_changed(result, delivery_id, row.status)
     return await get_delivery(session, delivery_id, emitter=emitter)
+
+
+def _require_changed(result: Any, delivery_id: int, seen: str) -> None:
+    """The status-guarded update must have changed the row, or someone changed it first."""
+    if int(getattr(result, "rowcount", 0) or 0) != 1:
+        raise DeliveryStateChanged(
+            f"delivery {delivery_id} is no longer {seen}; it changed state meanwhile"
+        )
 
 
 async def replay(
