@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from app.core.errors import AppError, TooManyRequests, Unauthorized
+from app.core.errors import AppError, Forbidden, TooManyRequests, Unauthorized
 
 
 class InvalidCredentials(Unauthorized):
@@ -16,6 +16,11 @@ class InvalidCredentials(Unauthorized):
 class LoginThrottled(TooManyRequests):
     code = "login_throttled"
     detail = "Too many failed logins; retry later."
+
+
+class DeviceNotBound(Forbidden):
+    code = "device_not_bound"
+    detail = "This device token is not the one bound to your session; nothing was logged out."
 
 
 class OrganizationRequired(AppError):

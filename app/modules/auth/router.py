@@ -76,7 +76,11 @@ async def logout(principal: CurrentUser, session: DbSession) -> Response:
 async def logout_mobile(
     principal: CurrentUser, session: DbSession, body: LogoutMobileRequest | None = None
 ) -> Response:
-    """End the current session and release its push device (or the one named)."""
+    """End the current session and release the push device bound to it at login.
+
+    A ``device_token`` that is not this session's is refused (403 ``device_not_bound``) and
+    the session stays live: a caller can never release another user's device.
+    """
     await service.revoke_session(
         session,
         session_id=principal.session_id,

@@ -46,7 +46,10 @@ class LogoutMobileRequest(Strict):
         default=None,
         min_length=1,
         max_length=4096,
-        description="The push token to release; defaults to the one registered at login.",
+        description=(
+            "The push token to release: only the one bound to this session at login is "
+            "accepted (403 device_not_bound otherwise); it is released when omitted too."
+        ),
     )
 
 

@@ -28,6 +28,7 @@ from app.core.settings import SecuritySettings, Settings
 from app.events import publish
 from app.modules.auth import repository
 from app.modules.auth.errors import (
+    DeviceNotBound,
     InvalidCredentials,
     LoginThrottled,
     OrganizationRequired,
@@ -197,13 +198,24 @@ async def revoke_session(
 ) -> bool:
     """End a session and its refresh-token family; emits ``auth.logout``.
 
+    The event names the push device bound to the session at login, never one the client
+    chooses: ``device_token``, when given, must be that device's token.
+
     Returns:
         False when the session was already ended.
+
+    Raises:
+        DeviceNotBound: ``device_token`` is not the token bound to this session.
     """
     auth_session = await repository.get_session(session, session_id)
     if auth_session is None or auth_session.revoked_at is not None:
         return False
-    await _revoke(auth_session, reason=reason, device_token=device_token)
+    if device_token is not None and not (
+        auth_session.device_token is not None
+        and secrets.compare_digest(device_token.encode(), auth_session.device_token.encode())
+    ):
+        raise DeviceNotBound()
+    await _revoke(auth_session, reason=reason)
     await session.flush()
     return True
 
@@ -217,9 +229,7 @@ async def revoke_user_sessions(session: AsyncSession, *, user_id: uuid.UUID, rea
     return len(sessions)
 
 
-async def _revoke(
-    auth_session: AuthSession, *, reason: str, device_token: str | None = None
-) -> None:
+async def _revoke(auth_session: AuthSession, *, reason: str) -> None:
     auth_session.revoked_at = utcnow()
     auth_session.revoked_reason = reason
     logger.info("session %s revoked: %s", auth_session.id, reason)
@@ -228,7 +238,7 @@ async def _revoke(
             organization_id=auth_session.organization_id,
             user_id=auth_session.user_id,
             session_id=auth_session.id,
-            device_token=device_token or auth_session.device_token,
+            device_token=auth_session.device_token,
         ),
         sequential=True,
     )

@@ -100,24 +100,50 @@ async def test_logout_revokes_the_session_at_once_and_ends_the_device_session(
     assert device_session.logged_out_at is not None
 
 
-async def test_logout_mobile_names_the_device_token(
+async def test_logout_mobile_releases_the_sessions_own_device(
     app: FastAPI, client: httpx.AsyncClient, org: uuid.UUID
 ) -> None:
     user = await log_in(client, await create_user(org), device={"token": "a", "platform": "web"})
     other = await logged_in_user(client, org)
     with capture_events(app.state.emitter) as captured:
         named = await client.post(
-            "/api/v1/auth/logout-mobile", headers=user.headers, json={"device_token": "b"}
+            "/api/v1/auth/logout-mobile", headers=user.headers, json={"device_token": "a"}
         )
         bare = await client.post("/api/v1/auth/logout-mobile", headers=other.headers)
     assert named.status_code == bare.status_code == 204
-    assert [e.device_token for e in captured.of(UserLoggedOut)] == ["b", None]
+    assert [e.device_token for e in captured.of(UserLoggedOut)] == ["a", None]
     live = await logged_in_user(client, org)
     bad = await client.post(
         "/api/v1/auth/logout-mobile", headers=live.headers, json={"device_token": "x" * 5000}
     )
     assert bad.status_code == 422
     assert problem_code(bad) == "validation_error"
+
+
+async def test_logout_mobile_refuses_another_sessions_device_token(
+    app: FastAPI, client: httpx.AsyncClient, org: uuid.UUID
+) -> None:
+    victim_device = {"token": "victim-push", "platform": "ios"}
+    victim = await log_in(client, await create_user(org), device=victim_device)
+    attacker = await log_in(
+        client, await create_user(org), device={"token": "attacker-push", "platform": "android"}
+    )
+    bare = await logged_in_user(client, org)  # a session with no device at all
+    with capture_events(app.state.emitter) as captured:
+        for caller in (attacker, bare):
+            refused = await client.post(
+                "/api/v1/auth/logout-mobile",
+                headers=caller.headers,
+                json={"device_token": "victim-push"},
+            )
+            assert refused.status_code == 403, refused.text
+            assert problem_code(refused) == "device_not_bound"
+    assert captured.of(UserLoggedOut) == []  # nobody's device was released
+    for account in (victim, attacker, bare):  # and every session is still live
+        assert (await client.get(ME, headers=account.headers)).status_code == 200
+    async with session_scope() as session:
+        devices = (await session.scalars(select(DeviceSession))).all()
+    assert all(d.logged_out_at is None for d in devices)
 
 
 async def test_logging_out_one_session_keeps_the_others(
