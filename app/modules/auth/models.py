@@ -69,7 +69,11 @@ class RefreshToken(UUIDPrimaryKey, Base):
 
 
 class LoginFailure(UUIDPrimaryKey, Base):
-    """One failed login, counted per email and per client address (both stored hashed)."""
+    """One failed login, counted per email and per client address (both stored hashed).
+
+    A login attempt is recorded before its password is checked (so concurrent guesses count)
+    and taken back when it succeeds or is throttled.
+    """
 
     __tablename__ = "auth_login_failures"
     __table_args__ = (Index("ix_auth_login_failures_lookup", "scope", "key_hash", "failed_at"),)

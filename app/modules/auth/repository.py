@@ -87,6 +87,10 @@ async def prune_failures(session: AsyncSession, *, before: datetime) -> None:
     await session.execute(delete(LoginFailure).where(LoginFailure.failed_at <= before))
 
 
+async def delete_failures(session: AsyncSession, *, ids: Sequence[uuid.UUID]) -> None:
+    await session.execute(delete(LoginFailure).where(LoginFailure.id.in_(ids)))
+
+
 async def clear_failures(session: AsyncSession, *, scope: str, key_hash: str) -> None:
     await session.execute(
         delete(LoginFailure).where(LoginFailure.scope == scope, LoginFailure.key_hash == key_hash)

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response, status
 from app.core.db import DbSession, session_scope
 from app.core.security import CurrentSettings, CurrentUser
 from app.modules.auth import service
-from app.modules.auth.errors import InvalidCredentials, RefreshTokenReused
+from app.modules.auth.errors import RefreshTokenReused
 from app.modules.auth.schemas import (
     LoginRequest,
     LogoutMobileRequest,
@@ -28,24 +28,17 @@ async def login(
 ) -> TokenPair:
     """Log in with email and password, optionally binding a push device to the session."""
     address = request.client.host if request.client else "unknown"
-    try:
-        tokens = await service.login(
-            session,
-            settings=settings,
-            email=body.email,
-            password=body.password,
-            address=address,
-            device=body.device.to_contract() if body.device else None,
-            organization_id=body.organization_id,
-        )
-    except InvalidCredentials:
-        # The failure must be counted even though this request's transaction rolls back.
-        await session.rollback()
-        async with session_scope(join=False) as own:
-            await service.record_failed_login(
-                own, security=settings.security, email=body.email, address=address
-            )
-        raise
+    # A failed login stays counted although this request's transaction rolls back: the
+    # service records every attempt in a transaction of its own before checking it.
+    tokens = await service.login(
+        session,
+        settings=settings,
+        email=body.email,
+        password=body.password,
+        address=address,
+        device=body.device.to_contract() if body.device else None,
+        organization_id=body.organization_id,
+    )
     return _pair(tokens)
 
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.contracts.auth import Device, UserLoggedIn, UserLoggedOut
-from app.core.db import utcnow
+from app.core.db import session_scope, utcnow
 from app.core.security import (
     Principal,
     SessionRevoked,
@@ -34,7 +34,7 @@ from app.modules.auth.errors import (
     OrganizationRequired,
     RefreshTokenReused,
 )
-from app.modules.auth.models import AuthSession, LoginFailure, RefreshToken
+from app.modules.auth.models import Account, AuthSession, LoginFailure, RefreshToken
 
 logger = logging.getLogger(__name__)
 
@@ -66,28 +66,36 @@ async def login(
 ) -> IssuedTokens:
     """Check credentials and open a session; emits ``auth.login``.
 
+    The attempt is counted as a failure (committed on its own) *before* the throttle check
+    and the password check, so concurrent guesses see each other: of N parallel wrong
+    guesses, at most the limit have their password checked, the rest are throttled. A
+    success takes its attempt back (with ``session``'s commit) and clears the email's
+    failures; a throttled attempt, or one that only needs an organisation, is taken back
+    at once.
+
     Raises:
         LoginThrottled: too many recent failures for this email or client address.
-        InvalidCredentials: no active account matches (the caller records the failure).
+        InvalidCredentials: no active account matches (the attempt stays counted).
+        OrganizationRequired: the credentials match accounts in several organisations.
     """
     now = utcnow()
     email = normalize_email(email)
-    await check_login_throttle(
-        session, security=settings.security, email=email, address=address, now=now
+    attempt = await record_login_attempt(
+        security=settings.security, email=email, address=address, now=now
     )
-    candidates = await repository.accounts_by_email(session, email, organization_id=organization_id)
-    usable = [account for account in candidates if account.can_log_in]
-    if not usable:
-        verify_password(settings, None, password)  # the same cost as a real check
-        raise InvalidCredentials()
-    matched = [a for a in usable if verify_password(settings, a.password_hash, password)]
-    if not matched:
-        raise InvalidCredentials()
-    if len(matched) > 1:
-        raise OrganizationRequired()
-    account = matched[0]
+    try:
+        await check_login_throttle(
+            session, security=settings.security, email=email, address=address, now=now
+        )
+        account = await _authenticate(
+            session, settings, email, password, organization_id=organization_id
+        )
+    except (LoginThrottled, OrganizationRequired):
+        await forget_login_attempt(attempt)
+        raise
     if account.password_hash and password_needs_rehash(settings, account.password_hash):
         account.password_hash = hash_password(settings, password)
+    await repository.delete_failures(session, ids=attempt)
     await repository.clear_failures(session, scope=EMAIL, key_hash=_key(EMAIL, email))
     auth_session = AuthSession(
         id=uuid.uuid4(),
@@ -114,6 +122,27 @@ async def login(
     return tokens
 
 
+async def _authenticate(
+    session: AsyncSession,
+    settings: Settings,
+    email: str,
+    password: str,
+    *,
+    organization_id: uuid.UUID | None,
+) -> Account:
+    candidates = await repository.accounts_by_email(session, email, organization_id=organization_id)
+    usable = [account for account in candidates if account.can_log_in]
+    if not usable:
+        verify_password(settings, None, password)  # the same cost as a real check
+        raise InvalidCredentials()
+    matched = [a for a in usable if verify_password(settings, a.password_hash, password)]
+    if not matched:
+        raise InvalidCredentials()
+    if len(matched) > 1:
+        raise OrganizationRequired()
+    return matched[0]
+
+
 def normalize_email(email: str) -> str:
     """Emails compare case-insensitively."""
     return email.strip().lower()
@@ -123,6 +152,9 @@ async def check_login_throttle(
     session: AsyncSession, *, security: SecuritySettings, email: str, address: str, now: datetime
 ) -> None:
     """Refuse a login after too many recent failures, whether or not the email exists.
+
+    The attempt being checked is already recorded (:func:`record_login_attempt`) and counts:
+    the login is refused when the recorded attempts exceed the limit.
 
     Raises:
         LoginThrottled: with ``Retry-After`` set to when the oldest counted failure expires.
@@ -137,23 +169,41 @@ async def check_login_throttle(
         count, oldest = await repository.failures_since(
             session, scope=scope, key_hash=_key(scope, value), since=now - window
         )
-        if count >= limit and oldest is not None:
+        if count > limit and oldest is not None:
             retry_after = max(retry_after, (oldest + window - now).total_seconds())
     if retry_after > 0:
         raise LoginThrottled(retry_after=math.ceil(retry_after))
 
 
-async def record_failed_login(
-    session: AsyncSession, *, security: SecuritySettings, email: str, address: str
-) -> None:
-    """Count one failed login against the email and the client address."""
-    now = utcnow()
-    await repository.prune_failures(
-        session, before=now - timedelta(seconds=security.login_window_seconds)
-    )
-    for scope, value in ((EMAIL, normalize_email(email)), (ADDRESS, address)):
-        session.add(LoginFailure(scope=scope, key_hash=_key(scope, value), failed_at=now))
-    await session.flush()
+async def record_login_attempt(
+    *, security: SecuritySettings, email: str, address: str, now: datetime
+) -> list[uuid.UUID]:
+    """Count one login attempt as a failure against the email and the client address.
+
+    It commits in a transaction of its own, so that concurrent attempts see it, and it
+    survives the rollback of a failed login's request.
+
+    Returns:
+        The ids of the recorded rows, for :func:`forget_login_attempt` or a success.
+    """
+    ids: list[uuid.UUID] = []
+    async with session_scope(join=False) as own:
+        await repository.prune_failures(
+            own, before=now - timedelta(seconds=security.login_window_seconds)
+        )
+        for scope, value in ((EMAIL, normalize_email(email)), (ADDRESS, address)):
+            failure = LoginFailure(
+                id=uuid.uuid4(), scope=scope, key_hash=_key(scope, value), failed_at=now
+            )
+            own.add(failure)
+            ids.append(failure.id)
+    return ids
+
+
+async def forget_login_attempt(ids: list[uuid.UUID]) -> None:
+    """Take back an attempt that was not a wrong guess (throttled, or ambiguous), at once."""
+    async with session_scope(join=False) as own:
+        await repository.delete_failures(own, ids=ids)
 
 
 def _key(scope: str, value: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
@@ -33,6 +34,49 @@ async def test_five_failures_for_one_email_answer_429_with_retry_after(
     retry_after = int(response.headers["retry-after"])
     assert 1 <= retry_after <= settings.security.login_window_seconds
     assert response.json()["retry_after"] == retry_after
+
+
+async def test_concurrent_wrong_guesses_are_all_counted(
+    client: httpx.AsyncClient, org: uuid.UUID, settings: Settings
+) -> None:
+    user = await create_user(org)
+    limit = settings.security.login_max_failures
+    guesses = [login(client, user.email, f"wrong-{n}") for n in range(2 * limit)]
+    responses = await asyncio.gather(*guesses)
+    codes = [response.status_code for response in responses]
+    assert set(codes) <= {401, 429}, [r.text for r in responses]
+    assert codes.count(401) <= limit, codes  # before the fix: every guess was checked
+    for response in responses:
+        if response.status_code == 429:
+            assert problem_code(response) == "login_throttled"
+            assert int(response.headers["retry-after"]) >= 1
+    # Each checked guess is counted; the throttled ones are not (they checked no password).
+    async with session_scope() as session:
+        counted = await session.scalar(
+            select(func.count()).select_from(LoginFailure).where(LoginFailure.scope == "email")
+        )
+    assert counted == codes.count(401)
+    # Within the window, no more than ``limit`` guesses are ever checked in all.
+    later = [(await login(client, user.email, "wrong-again")).status_code for _ in range(limit)]
+    assert codes.count(401) + later.count(401) == limit, (codes, later)
+    assert (await login(client, user.email, PASSWORD)).status_code == 429
+
+
+async def test_a_success_and_a_throttled_attempt_leave_no_failure_behind(
+    client: httpx.AsyncClient, org: uuid.UUID, settings: Settings
+) -> None:
+    user = await create_user(org)
+    assert (await login(client, user.email, PASSWORD)).status_code == 200
+    async with session_scope() as session:
+        assert await session.scalar(select(func.count()).select_from(LoginFailure)) == 0
+    await _fail(client, user.email, settings.security.login_max_failures)
+    for _ in range(3):  # hammering a throttled email does not lengthen the lockout
+        assert (await login(client, user.email, "wrong-password")).status_code == 429
+    async with session_scope() as session:
+        counted = await session.scalar(
+            select(func.count()).select_from(LoginFailure).where(LoginFailure.scope == "email")
+        )
+    assert counted == settings.security.login_max_failures
 
 
 def _client_from(app: FastAPI, address: str) -> httpx.AsyncClient:
