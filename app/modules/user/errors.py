@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.core.errors import Conflict, NotFound, UpstreamError
+from app.core.errors import AppError, Conflict, NotFound, UpstreamError
 
 
 class UserNotFound(NotFound):
@@ -38,3 +38,11 @@ class OrganizationExists(Conflict):
 class ProfileSyncFailed(UpstreamError):
     code = "profile_sync_failed"
     detail = "The profile could not be read from Oracle Fusion; retry later."
+
+
+class SessionRevocationFailed(AppError):
+    status = 503
+    code = "session_revocation_failed"
+    detail = (
+        "The user's sessions could not be ended or updated, so nothing was changed; retry later."
+    )

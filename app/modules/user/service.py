@@ -2,11 +2,15 @@
 
 Lifecycle events (``user.created``, ``user.updated``, ``user.deleted``) are published after the
 change is flushed, inside the same transaction: inline listeners (auth's credentials) commit with
-it. A failing listener is logged and never fails the change.
+it. A failing listener is logged and never fails the change, except for the auth-critical
+events (``user.deleted``, and ``user.updated`` changing ``is_active``, ``role`` or
+``user_type``): their listeners end or downgrade the user's sessions, so a failure there fails
+the change (503 ``session_revocation_failed``) rather than leaving the sessions live.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -30,11 +34,14 @@ from app.modules.user import repository
 from app.modules.user.errors import (
     CannotChangeOwnAccess,
     EmailTaken,
+    SessionRevocationFailed,
     UserIsDeleted,
     UserNotFound,
 )
 from app.modules.user.models import DeviceSession, User
 from app.modules.user.repository import UserFilter
+
+logger = logging.getLogger(__name__)
 
 PROFILE_FIELDS = (
     "email",
@@ -47,6 +54,9 @@ PROFILE_FIELDS = (
     "person_number",
 )
 """What an admin may change (besides the password)."""
+
+ACCESS_FIELDS = frozenset({"is_active", "role", "user_type"})
+"""Changing one of these must reach the user's sessions, or the change fails."""
 
 
 def normalize_email(email: str) -> str:
@@ -161,6 +171,7 @@ async def update_user(
         UserIsDeleted: the user was deleted.
         CannotChangeOwnAccess: an admin demoting or deactivating themselves.
         EmailTaken: the new email belongs to another user of the organisation.
+        SessionRevocationFailed: an access change did not reach the user's sessions.
     """
     user = await get_user(session, organization_id=actor.organization_id, user_id=user_id)
     if user.is_deleted:
@@ -188,15 +199,16 @@ async def update_user(
         user.display_name = _display_name(user.first_name, user.last_name)
     if changed:
         await _flush_unique(session)
-        await publish(
-            UserUpdated(
-                organization_id=user.organization_id,
-                user_id=user.id,
-                changed_fields=tuple(changed),
-                user=snapshot(user),
-            ),
-            sequential=True,
+        event = UserUpdated(
+            organization_id=user.organization_id,
+            user_id=user.id,
+            changed_fields=tuple(changed),
+            user=snapshot(user),
         )
+        if ACCESS_FIELDS & set(changed):
+            await _publish_access_change(event)
+        else:
+            await publish(event, sequential=True)
     if password is not None:
         await _publish_password(settings, user, password)
     return user
@@ -206,6 +218,9 @@ async def delete_user(session: AsyncSession, *, actor: Principal, user_id: uuid.
     """Soft-delete a user (inactive and deleted; they can't log in); emits ``user.deleted``.
 
     Deleting an already deleted user changes nothing.
+
+    Raises:
+        SessionRevocationFailed: the user's sessions could not be ended (nothing changes).
     """
     user = await get_user(session, organization_id=actor.organization_id, user_id=user_id)
     if user.id == actor.user_id:
@@ -216,9 +231,26 @@ async def delete_user(session: AsyncSession, *, actor: Principal, user_id: uuid.
     user.is_deleted = True
     user.deleted_at = utcnow()
     await session.flush()
-    await publish(
-        UserDeleted(organization_id=user.organization_id, user_id=user.id), sequential=True
-    )
+    await _publish_access_change(UserDeleted(organization_id=user.organization_id, user_id=user.id))
+
+
+async def _publish_access_change(event: UserUpdated | UserDeleted) -> None:
+    """Publish an event whose listeners end or downgrade the user's sessions; they must succeed.
+
+    Raises:
+        SessionRevocationFailed: an inline listener failed; the caller's transaction rolls
+            back, so the change and the sessions stay consistent.
+    """
+    try:
+        await publish(event, raise_errors=True, sequential=True)
+    except ExceptionGroup as failures:
+        logger.error(
+            "%s of user %s failed in %d listener(s); the change is refused",
+            event.name,
+            event.user_id,
+            len(failures.exceptions),
+        )
+        raise SessionRevocationFailed() from failures
 
 
 async def record_device_login(session: AsyncSession, *, event: UserLoggedIn) -> None:

@@ -277,3 +277,64 @@ async def test_huge_paging_numbers_are_422_not_500(
     largest = await client.get(USERS, params={"offset": 2**63 - 1}, headers=admin.headers)
     assert largest.status_code == 200, largest.text
     assert largest.json()["items"] == []
+
+
+async def test_a_delete_whose_session_revocation_fails_is_refused(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account, org: uuid.UUID
+) -> None:
+    user = await logged_in_user(client, org)
+
+    async def revocation_down(event: UserDeleted) -> None:
+        raise RuntimeError("revocation down")
+
+    subscription = app.state.emitter.on(UserDeleted, revocation_down)
+    refused = await client.delete(f"{USERS}/{user.user_id}", headers=admin.headers)
+    assert refused.status_code == 503, refused.text
+    assert problem_code(refused) == "session_revocation_failed"
+    assert refused.headers["content-type"] == "application/problem+json"
+    # Nothing changed: the user is not deleted, and their session is as live as they are.
+    shown = (await client.get(f"{USERS}/{user.user_id}", headers=admin.headers)).json()
+    assert (shown["is_active"], shown["is_deleted"]) == (True, False)
+    assert (await client.get(f"{USERS}/me", headers=user.headers)).status_code == 200
+
+    subscription.off()
+    deleted = await client.delete(f"{USERS}/{user.user_id}", headers=admin.headers)
+    assert deleted.status_code == 204
+    gone = await client.get(f"{USERS}/me", headers=user.headers)
+    assert (gone.status_code, problem_code(gone)) == (401, "session_revoked")
+
+
+async def test_an_access_change_whose_session_update_fails_is_refused(
+    client: httpx.AsyncClient,
+    admin: Account,
+    org: uuid.UUID,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from app.modules.auth import repository as auth_repository
+    from app.modules.auth import service as auth_service
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("sessions table unavailable")
+
+    user = await logged_in_user(client, org)
+    url = f"{USERS}/{user.user_id}"
+    with monkeypatch.context() as patched:
+        patched.setattr(auth_service, "revoke_user_sessions", broken)
+        patched.setattr(auth_repository, "set_session_access", broken)
+        for body in ({"is_active": False}, {"role": "admin"}, {"user_type": "CONTRACTOR"}):
+            refused = await client.patch(url, headers=admin.headers, json=body)
+            assert refused.status_code == 503, (body, refused.text)
+            assert problem_code(refused) == "session_revocation_failed"
+        shown = (await client.get(url, headers=admin.headers)).json()
+        assert (shown["is_active"], shown["role"], shown["user_type"]) == (
+            True,
+            "employee",
+            "EMPLOYEE",
+        )
+        # A change that is not about access still never fails on a listener.
+        renamed = await client.patch(url, headers=admin.headers, json={"first_name": "Still"})
+        assert renamed.status_code == 200
+    deactivated = await client.patch(url, headers=admin.headers, json={"is_active": False})
+    assert deactivated.status_code == 200
+    gone = await client.get(f"{USERS}/me", headers=user.headers)
+    assert (gone.status_code, problem_code(gone)) == (401, "session_revoked")
