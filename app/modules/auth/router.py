@@ -18,9 +18,6 @@ from app.modules.auth.service import IssuedTokens
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
-PUBLIC_ROUTES = frozenset({("POST", "/auth/login"), ("POST", "/auth/refresh")})
-"""The routes that need no access token."""
-
 
 @router.post("/login", response_model=TokenPair)
 async def login(
