@@ -242,6 +242,11 @@ def test_the_events_cli_refuses_bad_input(database_url: str, project_root: Path)
     assert "no delivery has the id 999999" in unknown.stderr
     missing = _cli(["show", "999999"], database_url, project_root)
     assert missing.returncode == 1
+    for bad_id in (str(2**63), "0", "abc"):
+        refused = _cli(["retry", bad_id], database_url, project_root)
+        assert refused.returncode == 2, bad_id
+        assert "Invalid value for 'delivery_id'" in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr
     bad_since = _cli(
         ["replay", "--pattern", "**", "--since", "last tuesday", "--listener", PROBE_LISTENER],
         database_url,

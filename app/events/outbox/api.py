@@ -15,12 +15,9 @@ from app.core.security import RequireAdmin
 from app.events.app_emitter import AppEmitter
 from app.events.outbox import service
 from app.events.outbox.models import DeliveryStatus
-from app.events.outbox.schemas import DeliveryDetail, DeliveryPage
+from app.events.outbox.schemas import MAX_BIGINT, DeliveryDetail, DeliveryPage
 
 router = APIRouter(prefix="/admin/events/deliveries", tags=["events"])
-
-MAX_BIGINT = 2**63 - 1
-"""The largest id or offset a database integer holds; a larger one is refused with a 422."""
 
 DeliveryIdPath = Annotated[int, Path(ge=1, le=MAX_BIGINT, description="A delivery's id.")]
 

@@ -22,9 +22,13 @@ from app.core.settings import Settings
 from app.events.app_emitter import AppEmitter
 from app.events.outbox import service
 from app.events.outbox.models import DeliveryStatus
-from app.events.outbox.schemas import DeliveryDetail, DeliveryPage, ReplayResult
+from app.events.outbox.schemas import MAX_BIGINT, DeliveryDetail, DeliveryPage, ReplayResult
 
 T = TypeVar("T")
+
+DeliveryIdArg = Annotated[
+    int, typer.Argument(min=1, max=MAX_BIGINT, help="The delivery id.", show_default=False)
+]
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -88,7 +92,7 @@ def events_cli(
         listener: Annotated[str | None, typer.Option(help="Only this listener id.")] = None,
         event: Annotated[str | None, typer.Option(help="Only this event name.")] = None,
         limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
-        offset: Annotated[int, typer.Option(min=0)] = 0,
+        offset: Annotated[int, typer.Option(min=0, max=MAX_BIGINT)] = 0,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
         """List deliveries, newest first."""
@@ -122,7 +126,7 @@ def events_cli(
 
     @group.command("show")
     def show(
-        delivery_id: Annotated[int, typer.Argument(help="The delivery id.")],
+        delivery_id: DeliveryIdArg,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
         """Inspect a delivery: its event, payload and full error history with tracebacks."""
@@ -138,7 +142,7 @@ def events_cli(
         _echo_detail(detail)
 
     @group.command("retry")
-    def retry(delivery_id: Annotated[int, typer.Argument(help="The delivery id.")]) -> None:
+    def retry(delivery_id: DeliveryIdArg) -> None:
         """Queue a dead, discarded or pending delivery now, with a fresh attempt budget."""
 
         async def work(emitter: AppEmitter) -> DeliveryDetail:
@@ -151,7 +155,7 @@ def events_cli(
         typer.echo(f"delivery {detail.id} queued ({detail.event_name} -> {detail.listener_id})")
 
     @group.command("discard")
-    def discard(delivery_id: Annotated[int, typer.Argument(help="The delivery id.")]) -> None:
+    def discard(delivery_id: DeliveryIdArg) -> None:
         """Give up on a dead or pending delivery."""
 
         async def work(emitter: AppEmitter) -> DeliveryDetail:

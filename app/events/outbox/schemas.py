@@ -8,6 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+MAX_BIGINT = 2**63 - 1
+"""The largest id or offset a database integer holds; the API and the CLI refuse a larger one."""
+
 
 class ErrorRecord(BaseModel):
     """One failed attempt of a delivery."""
