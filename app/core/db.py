@@ -106,7 +106,7 @@ class Database:
             kwargs.update(
                 pool_size=settings.pool_size,
                 max_overflow=settings.max_overflow,
-                pool_pre_ping=True,
+                pool_pre_ping=settings.pool_pre_ping,
             )
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:

@@ -85,6 +85,11 @@ def password_hasher(settings: Settings) -> PasswordHasher:
     )
 
 
+def normalize_email(email: str) -> str:
+    """Emails compare case-insensitively, so every module stores and looks them up this way."""
+    return email.strip().lower()
+
+
 def hash_password(settings: Settings, password: str) -> str:
     """Return the argon2id hash of ``password``; plaintext is never stored or published."""
     return password_hasher(settings).hash(password)

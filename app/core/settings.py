@@ -63,6 +63,8 @@ class DatabaseSettings(BaseSettings):
     echo: bool = False
     pool_size: int = 10
     max_overflow: int = 10
+    pool_pre_ping: bool = True
+    """Check each pooled PostgreSQL connection before use; costs round trips on every checkout."""
     sqlite_busy_timeout_ms: int = 30_000
 
     @property

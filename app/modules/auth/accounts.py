@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.contracts.user import UserSnapshot
+from app.core.security import normalize_email
 from app.modules.auth import repository, service
 from app.modules.auth.models import Account
 
@@ -83,7 +84,7 @@ async def set_password_hash(
 
 
 def _apply(account: Account, user: UserSnapshot) -> None:
-    account.email = service.normalize_email(user.email)
+    account.email = normalize_email(user.email)
     account.role = user.role
     account.user_type = user.user_type
     account.is_active = user.is_active

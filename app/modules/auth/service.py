@@ -21,6 +21,7 @@ from app.core.security import (
     TokenInvalid,
     create_access_token,
     hash_password,
+    normalize_email,
     password_needs_rehash,
     verify_password,
 )
@@ -141,11 +142,6 @@ async def _authenticate(
     if len(matched) > 1:
         raise OrganizationRequired()
     return matched[0]
-
-
-def normalize_email(email: str) -> str:
-    """Emails compare case-insensitively."""
-    return email.strip().lower()
 
 
 async def check_login_throttle(

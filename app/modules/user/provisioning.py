@@ -6,12 +6,13 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.security import normalize_email
 from app.core.settings import Settings, get_settings
 from app.core.tenancy import Organization, get_organization_by_name
 from app.modules.user import repository
 from app.modules.user.errors import OrganizationExists
 from app.modules.user.models import User
-from app.modules.user.service import create_user, normalize_email
+from app.modules.user.service import create_user
 
 DEMO_PASSWORD = "demo-password"
 

@@ -27,7 +27,7 @@ from app.contracts.user import (
     UserUpdated,
 )
 from app.core.db import utcnow
-from app.core.security import ADMIN, Principal, hash_password
+from app.core.security import ADMIN, Principal, hash_password, normalize_email
 from app.core.settings import Settings
 from app.events import publish
 from app.modules.user import repository
@@ -57,11 +57,6 @@ PROFILE_FIELDS = (
 
 ACCESS_FIELDS = frozenset({"is_active", "role", "user_type"})
 """Changing one of these must reach the user's sessions, or the change fails."""
-
-
-def normalize_email(email: str) -> str:
-    """Emails compare case-insensitively."""
-    return email.strip().lower()
 
 
 def snapshot(user: User) -> UserSnapshot:
