@@ -23,6 +23,7 @@ employee = factories.employee
 org = factories.org
 
 DELIVERIES = "/api/v1/admin/events/deliveries"
+REPLAY = "/api/v1/admin/events/replay"
 refused: set[int] = set()
 
 
@@ -180,3 +181,71 @@ async def test_a_retry_or_discard_that_loses_a_race_answers_409(
             stored = await session.get(OutboxDelivery, dead["id"])
             assert stored is not None
             assert stored.status == change.value  # the concurrent change stands
+
+
+backfilled: list[tuple[uuid.UUID, int]] = []
+
+
+@listener(ProbeEmitted, delivery="durable", listener_id="tests.api.backfill")
+async def backfill(event: ProbeEmitted) -> None:
+    backfilled.append((event.organization_id, event.n))
+
+
+async def test_an_admin_replays_the_organisations_history_to_a_new_listener(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account
+) -> None:
+    other = await create_org()
+    await _dead_letters(app, admin.organization_id, other)  # the history: one event per tenant
+    backfilled.clear()
+    app.state.emitter.register(backfill, module="tests")
+    body = {
+        "pattern": "test.outbox.*",
+        "listener_id": "tests.api.backfill",
+        "since": "2000-01-01T00:00:00Z",
+    }
+    replayed = await client.post(REPLAY, json=body, headers=admin.headers)
+    assert replayed.status_code == 202, replayed.text
+    assert replayed.json() == {
+        "listener_id": "tests.api.backfill",
+        "event_names": ["test.outbox.probe"],
+        "queued": 1,  # not the other tenant's event
+    }
+    again = await client.post(REPLAY, json=body, headers=admin.headers)
+    assert again.json()["queued"] == 0  # its delivery is still open: nothing doubles
+    await settle(app)
+    assert backfilled == [(admin.organization_id, 0)]
+    window = {**body, "since": "2999-01-01T00:00:00Z"}
+    assert (await client.post(REPLAY, json=window, headers=admin.headers)).json()["queued"] == 0
+
+
+async def test_a_malformed_replay_is_refused_and_queues_nothing(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account, employee: Account
+) -> None:
+    await _dead_letters(app, admin.organization_id)
+    good = {
+        "pattern": "test.outbox.*",
+        "listener_id": "tests.api.picky",
+        "since": "2000-01-01T00:00:00Z",
+    }
+    cases: list[tuple[dict[str, Any], int, str]] = [
+        ({**good, "listener_id": "tests.nobody"}, 422, "unknown_listener"),
+        ({**good, "pattern": "test.*x*"}, 422, "invalid_pattern"),
+        ({**good, "since": "2026-01-01T00:00:00"}, 422, "validation_error"),  # no time zone
+        ({**good, "since": "yesterday"}, 422, "validation_error"),
+        ({**good, "until": "1999-01-01T00:00:00Z"}, 422, "validation_error"),
+        ({**good, "extra": 1}, 422, "validation_error"),
+        (
+            {"pattern": "", "listener_id": "tests.api.picky", "since": good["since"]},
+            422,
+            "validation_error",
+        ),
+    ]
+    for payload, status, code in cases:
+        response = await client.post(REPLAY, json=payload, headers=admin.headers)
+        assert response.status_code == status, (payload, response.text)
+        assert problem_code(response) == code, payload
+    assert (await client.post(REPLAY, json=good)).status_code == 401
+    assert (await client.post(REPLAY, json=good, headers=employee.headers)).status_code == 403
+    async with session_scope() as session:
+        page = await service.list_deliveries(session, status=DeliveryStatus.PENDING)
+    assert page.total == 0

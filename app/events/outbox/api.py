@@ -1,4 +1,4 @@
-"""Admin REST routes of the outbox: an organisation's deliveries, dead letters, retry, discard.
+"""Admin REST routes of the outbox: deliveries, dead letters, retry, discard and replay.
 
 Every route needs an admin and sees only the caller's organisation: another tenant's delivery
 answers 404, exactly like a missing one.
@@ -15,9 +15,15 @@ from app.core.security import RequireAdmin
 from app.events.app_emitter import AppEmitter
 from app.events.outbox import service
 from app.events.outbox.models import DeliveryStatus
-from app.events.outbox.schemas import MAX_BIGINT, DeliveryDetail, DeliveryPage
+from app.events.outbox.schemas import (
+    MAX_BIGINT,
+    DeliveryDetail,
+    DeliveryPage,
+    ReplayRequest,
+    ReplayResult,
+)
 
-router = APIRouter(prefix="/admin/events/deliveries", tags=["events"])
+router = APIRouter(prefix="/admin/events", tags=["events"])
 
 DeliveryIdPath = Annotated[int, Path(ge=1, le=MAX_BIGINT, description="A delivery's id.")]
 
@@ -27,7 +33,7 @@ def _emitter(request: Request) -> AppEmitter | None:
     return emitter if isinstance(emitter, AppEmitter) else None
 
 
-@router.get("", response_model=DeliveryPage)
+@router.get("/deliveries", response_model=DeliveryPage)
 async def list_deliveries(
     admin: RequireAdmin,
     session: DbSession,
@@ -51,7 +57,7 @@ async def list_deliveries(
     )
 
 
-@router.get("/{delivery_id}", response_model=DeliveryDetail)
+@router.get("/deliveries/{delivery_id}", response_model=DeliveryDetail)
 async def read_delivery(
     delivery_id: DeliveryIdPath, admin: RequireAdmin, session: DbSession, request: Request
 ) -> DeliveryDetail:
@@ -61,7 +67,7 @@ async def read_delivery(
     )
 
 
-@router.post("/{delivery_id}/retry", response_model=DeliveryDetail)
+@router.post("/deliveries/{delivery_id}/retry", response_model=DeliveryDetail)
 async def retry_delivery(
     delivery_id: DeliveryIdPath, admin: RequireAdmin, session: DbSession, request: Request
 ) -> DeliveryDetail:
@@ -75,7 +81,7 @@ async def retry_delivery(
     )
 
 
-@router.post("/{delivery_id}/discard", response_model=DeliveryDetail)
+@router.post("/deliveries/{delivery_id}/discard", response_model=DeliveryDetail)
 async def discard_delivery(
     delivery_id: DeliveryIdPath, admin: RequireAdmin, session: DbSession, request: Request
 ) -> DeliveryDetail:
@@ -86,4 +92,28 @@ async def discard_delivery(
         now=utcnow(),
         organization_id=admin.organization_id,
         emitter=_emitter(request),
+    )
+
+
+@router.post("/replay", response_model=ReplayResult, status_code=202)
+async def replay_events(
+    body: ReplayRequest, admin: RequireAdmin, session: DbSession, request: Request
+) -> ReplayResult:
+    """Queue the organisation's stored events matching a pattern to one durable listener.
+
+    This is how a new listener is backfilled. Events that already have an open delivery for the
+    listener are skipped, so replaying twice does not double the work still queued.
+    """
+    emitter = _emitter(request)
+    if emitter is None:
+        raise service.UnknownListener("this process has no application emitter")
+    return await service.replay(
+        session,
+        emitter=emitter,
+        pattern=body.pattern,
+        listener_id=body.listener_id,
+        since=body.since,
+        until=body.until,
+        now=utcnow(),
+        organization_id=admin.organization_id,
     )

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 MAX_BIGINT = 2**63 - 1
 """The largest id or offset a database integer holds; the API and the CLI refuse a larger one."""
@@ -65,6 +65,27 @@ class DeliveryPage(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class ReplayRequest(BaseModel):
+    """Replay stored events to one durable listener (the admin API's body)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pattern: str = Field(min_length=1, max_length=255, examples=["user.*"])
+    """An event name or pattern."""
+    listener_id: str = Field(min_length=1, max_length=255)
+    """The durable listener that receives the replay."""
+    since: AwareDatetime
+    """The oldest emission time to replay (inclusive)."""
+    until: AwareDatetime | None = None
+    """The newest emission time to replay (exclusive); everything after ``since`` if omitted."""
+
+    @model_validator(mode="after")
+    def _window(self) -> ReplayRequest:
+        if self.until is not None and self.until <= self.since:
+            raise ValueError("until must be later than since")
+        return self
 
 
 class ReplayResult(BaseModel):

@@ -265,6 +265,7 @@ async def replay(
     since: datetime,
     until: datetime | None = None,
     now: datetime,
+    organization_id: uuid.UUID | None = None,
 ) -> ReplayResult:
     """Queue stored events matching ``pattern`` since ``since`` for one durable listener.
 
@@ -280,6 +281,7 @@ async def replay(
         since: the oldest emission time to replay (inclusive).
         until: the newest emission time to replay (exclusive), or everything after ``since``.
         now: when the new deliveries become due.
+        organization_id: only this tenant's events (an admin's replay); ``None`` for all.
 
     Returns:
         What was queued.
@@ -297,6 +299,8 @@ async def replay(
     window = [E.c.id >= first_id_at(since), E.c.occurred_at >= since]
     if until is not None:
         window += [E.c.id < first_id_at(until + timedelta(milliseconds=1)), E.c.occurred_at < until]
+    if organization_id is not None:
+        window.append(E.c.organization_id == organization_id)
     stored = (await session.scalars(select(E.c.name).where(*window).distinct())).all()
     names = sorted(n for n in stored if matches(pattern, n) and matches(sub.event, n))
     if not names:
