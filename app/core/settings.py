@@ -128,7 +128,7 @@ class EventsSettings(BaseSettings):
     """The longest idle poll interval (LISTEN/NOTIFY wakes PostgreSQL relays sooner)."""
     relay_shutdown_timeout_seconds: float = Field(default=25.0, ge=0)
     """On SIGTERM, how long running deliveries may finish before they are released."""
-    retention_days: float = Field(default=7.0, gt=0)
+    retention_days: float = Field(default=7.0, gt=0, le=36_500)
     """How long delivered events are kept (dedupe window and replay history)."""
     prune_interval_seconds: float = Field(default=3600.0, ge=0)
     """How often a relay prunes history older than the retention (0: never)."""

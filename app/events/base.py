@@ -48,6 +48,8 @@ class Event(BaseModel):
 
         The default, ``None``, stores every emission. An emission whose name and key match a
         stored event within the retention window is dropped, with its durable deliveries.
+        Keys are compared across organisations, so build them from ids that are unique on
+        their own (a user or task id), or include the organisation id.
         """
         return None
 

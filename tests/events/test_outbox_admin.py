@@ -264,4 +264,15 @@ def test_the_events_cli_refuses_bad_input(database_url: str, project_root: Path)
     assert PROBE_LISTENER in bad_listener.stderr
     bad_status = _cli(["deliveries", "--status", "lost"], database_url, project_root)
     assert bad_status.returncode == 2
+    far_back = _cli(
+        ["replay", "--pattern", "**", "--since", "99999999999d", "--listener", PROBE_LISTENER],
+        database_url,
+        project_root,
+    )
+    assert far_back.returncode == 2
+    assert "further than a date can go" in far_back.stderr
+    for days in ("-1", "0", "1e300"):
+        bad_prune = _cli(["prune", "--retention-days", days], database_url, project_root)
+        assert bad_prune.returncode == 2, days
+        assert "Invalid value for '--retention-days'" in bad_prune.stderr, bad_prune.stderr
     assert OtherProbeEmitted.name  # the support contracts load in the subprocess too

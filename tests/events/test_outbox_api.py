@@ -216,6 +216,10 @@ async def test_an_admin_replays_the_organisations_history_to_a_new_listener(
     assert backfilled == [(admin.organization_id, 0)]
     window = {**body, "since": "2999-01-01T00:00:00Z"}
     assert (await client.post(REPLAY, json=window, headers=admin.headers)).json()["queued"] == 0
+    widest = {**body, "since": "0001-01-01T00:00:00Z", "until": "9999-12-31T23:59:59.999Z"}
+    everything = await client.post(REPLAY, json=widest, headers=admin.headers)
+    assert everything.status_code == 202, everything.text  # clamped, not a 500
+    assert everything.json()["queued"] == 1
 
 
 async def test_a_malformed_replay_is_refused_and_queues_nothing(

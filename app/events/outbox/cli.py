@@ -30,6 +30,9 @@ DeliveryIdArg = Annotated[
     int, typer.Argument(min=1, max=MAX_BIGINT, help="The delivery id.", show_default=False)
 ]
 
+MIN_RETENTION_DAYS = 0.001
+MAX_RETENTION_DAYS = 36_500.0
+
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -44,7 +47,10 @@ def parse_time(value: str, *, now: datetime) -> datetime:
     relative = _RELATIVE.match(text)
     if relative:
         amount, unit = relative.groups()
-        return now - timedelta(**{_UNITS[unit]: float(amount)})
+        try:
+            return now - timedelta(**{_UNITS[unit]: float(amount)})
+        except OverflowError:
+            raise ValueError(f"{value!r} reaches back further than a date can go") from None
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -201,11 +207,16 @@ def events_cli(
     @group.command("prune")
     def prune(
         retention_days: Annotated[
-            float | None, typer.Option(help="Keep this many days (EVENTS_RETENTION_DAYS).")
+            float | None,
+            typer.Option(
+                min=MIN_RETENTION_DAYS,
+                max=MAX_RETENTION_DAYS,
+                help="Keep this many days (EVENTS_RETENTION_DAYS).",
+            ),
         ] = None,
     ) -> None:
         """Delete finished history older than the retention now."""
-        days = retention_days or settings().events.retention_days
+        days = settings().events.retention_days if retention_days is None else retention_days
 
         async def work(emitter: AppEmitter) -> int:
             return await service.prune_history(

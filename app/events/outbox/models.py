@@ -7,6 +7,7 @@ then it is ``dead`` (a dead letter) until an operator retries or discards it.
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime
 from enum import StrEnum
@@ -129,13 +130,23 @@ class OutboxDelivery(Timestamps, Base):
         return idempotency_key(self.event_id, self.listener_id)
 
 
-def first_id_at(moment: datetime) -> uuid.UUID:
+_MAX_MILLIS = 2**48 - 1
+"""The largest millisecond count a UUIDv7 holds."""
+
+
+def first_id_at(moment: datetime, *, offset_ms: int = 0) -> uuid.UUID:
     """Return the smallest event id emitted at ``moment`` or later (ids are time-ordered).
 
     Event ids follow the UUIDv7 layout, milliseconds first, so a time range of events is a
-    range of the primary key.
+    range of the primary key. Times outside what the layout holds (before 1970, or after the
+    year 10889) are clamped to the first or last id.
+
+    Args:
+        moment: the time (aware).
+        offset_ms: milliseconds to add, for an exclusive upper bound (``offset_ms=1``).
     """
-    return uuid.UUID(int=int(moment.timestamp() * 1000) << 80)
+    millis = math.floor(moment.timestamp() * 1000) + offset_ms
+    return uuid.UUID(int=min(max(millis, 0), _MAX_MILLIS) << 80)
 
 
 def idempotency_key(event_id: uuid.UUID, listener_id: str) -> str:

@@ -298,7 +298,7 @@ async def replay(
         raise InvalidPattern(f"{pattern!r} is not a valid event name or pattern")
     window = [E.c.id >= first_id_at(since), E.c.occurred_at >= since]
     if until is not None:
-        window += [E.c.id < first_id_at(until + timedelta(milliseconds=1)), E.c.occurred_at < until]
+        window += [E.c.id < first_id_at(until, offset_ms=1), E.c.occurred_at < until]
     if organization_id is not None:
         window.append(E.c.organization_id == organization_id)
     stored = (await session.scalars(select(E.c.name).where(*window).distinct())).all()
