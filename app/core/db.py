@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, SessionTransaction, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from app.core.settings import DatabaseSettings
@@ -164,9 +164,44 @@ async def close_database() -> None:
         _database = None
 
 
+_AFTER_COMMIT = "after_commit"
+
+
 def after_commit(session: AsyncSession, hook: PostCommitHook) -> None:
-    """Run ``hook`` after ``session``'s transaction commits; drop it on rollback."""
-    session.info.setdefault("after_commit", []).append(hook)
+    """Run ``hook`` after ``session``'s transaction commits; drop it on rollback.
+
+    A hook registered inside a savepoint is dropped when that savepoint rolls back, even if
+    the outer transaction commits (a failed inline listener takes its background work along).
+    """
+    sync = session.sync_session
+    transaction = sync.get_nested_transaction() or sync.get_transaction()
+    session.info.setdefault(_AFTER_COMMIT, []).append((transaction, hook))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back_hooks(session: Session, previous_transaction: SessionTransaction) -> None:
+    hooks: list[tuple[SessionTransaction | None, PostCommitHook]] | None = session.info.get(
+        _AFTER_COMMIT
+    )
+    if not hooks:
+        return
+    if not previous_transaction.nested:
+        session.info.pop(_AFTER_COMMIT, None)
+        return
+    session.info[_AFTER_COMMIT] = [
+        (transaction, hook)
+        for transaction, hook in hooks
+        if not within_transaction(transaction, previous_transaction)
+    ]
+
+
+def within_transaction(transaction: SessionTransaction | None, ended: SessionTransaction) -> bool:
+    """Whether ``transaction`` is ``ended`` or nested inside it."""
+    while transaction is not None:
+        if transaction is ended:
+            return True
+        transaction = transaction.parent
+    return False
 
 
 def current_session() -> AsyncSession | None:
@@ -175,8 +210,10 @@ def current_session() -> AsyncSession | None:
 
 
 async def _run_after_commit(session: AsyncSession) -> None:
-    hooks: list[PostCommitHook] = session.info.pop("after_commit", [])
-    for hook in hooks:
+    hooks: list[tuple[SessionTransaction | None, PostCommitHook]] = session.info.pop(
+        _AFTER_COMMIT, []
+    )
+    for _, hook in hooks:
         try:
             result = hook()
             if asyncio.iscoroutine(result):
@@ -193,7 +230,7 @@ async def transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
         yield session
         await session.commit()
     except BaseException:
-        session.info.pop("after_commit", None)
+        session.info.pop(_AFTER_COMMIT, None)
         await session.rollback()
         raise
     finally:

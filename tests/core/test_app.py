@@ -11,7 +11,7 @@ from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
-from app.core.db import DbSession, after_commit, session_scope
+from app.core.db import DbSession, after_commit, savepoint, session_scope
 from app.core.errors import PROBLEM_JSON, NotFound
 from app.core.tenancy import Organization, ensure_organization
 
@@ -176,6 +176,19 @@ async def test_after_commit_hooks_run_only_on_commit(app: FastAPI) -> None:
             after_commit(session, lambda: ran.append("rolled back"))
             raise RuntimeError("abort")
     assert ran == ["committed"]
+
+
+async def test_after_commit_hooks_of_a_rolled_back_savepoint_are_dropped(app: FastAPI) -> None:
+    ran: list[str] = []
+    async with session_scope() as session:
+        async with savepoint(session):
+            after_commit(session, lambda: ran.append("kept savepoint"))
+        with pytest.raises(RuntimeError):
+            async with savepoint(session):
+                after_commit(session, lambda: ran.append("rolled-back savepoint"))
+                raise RuntimeError("abort the savepoint only")
+        after_commit(session, lambda: ran.append("outer"))
+    assert ran == ["kept savepoint", "outer"]
 
 
 async def test_ids_are_uuid_and_times_are_utc(app: FastAPI) -> None:

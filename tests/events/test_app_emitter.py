@@ -281,6 +281,26 @@ async def test_background_is_discarded_on_rollback(db: Database) -> None:
     assert seen == []
 
 
+async def test_a_failed_inline_listener_takes_its_background_work_along(db: Database) -> None:
+    emitter = ready_emitter()
+    shipped: list[int] = []
+    emitter.subscribe(
+        OrderShipped, lambda event: shipped.append(event.order_id), delivery="background"
+    )
+
+    async def when_placed_ship_then_fail(event: OrderPlaced) -> None:
+        emitter.emit(OrderShipped(organization_id=ORG, order_id=event.order_id))
+        if event.order_id == 1:
+            raise RuntimeError("the carrier refused")
+
+    emitter.on(OrderPlaced, when_placed_ship_then_fail)
+    async with session_scope():  # the emitting transaction commits; listener 1's savepoint not
+        await emitter.emit_async(OrderPlaced(organization_id=ORG, order_id=1))
+        await emitter.emit_async(OrderPlaced(organization_id=ORG, order_id=2))
+    assert await emitter.drain(timeout=5)
+    assert shipped == [2]
+
+
 async def test_background_without_a_transaction_starts_at_once() -> None:
     emitter = ready_emitter()
     seen: list[OrderPlaced] = []

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
-from app.core.db import Database, get_database, utcnow
+from app.core.db import Database, get_database, utcnow, within_transaction
 from app.events.base import Envelope, Event
 from app.events.emitter import Subscription
 from app.events.outbox.models import DeliveryStatus, OutboxDelivery, OutboxEvent
@@ -174,7 +174,9 @@ def _after_soft_rollback(session: Session, previous_transaction: SessionTransact
     if not previous_transaction.nested:
         session.info.pop(_STAGED, None)
         return
-    kept = [item for item in staged if not _within(item.transaction, previous_transaction)]
+    kept = [
+        item for item in staged if not within_transaction(item.transaction, previous_transaction)
+    ]
     session.info[_STAGED] = kept
 
 
@@ -182,15 +184,6 @@ def _after_transaction_end(session: Session, transaction: SessionTransaction) ->
     if transaction.parent is None:
         session.info.pop(_STAGED, None)
         session.info.pop(_WRITTEN, None)
-
-
-def _within(staged_in: SessionTransaction | None, ended: SessionTransaction) -> bool:
-    current = staged_in
-    while current is not None:
-        if current is ended:
-            return True
-        current = current.parent
-    return False
 
 
 _PG_WRITE = text(
