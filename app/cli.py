@@ -48,12 +48,17 @@ def migrate(revision: Annotated[str, typer.Argument(help="Target revision.")] = 
 
 @cli.command("seed-demo")
 def seed_demo() -> None:
-    """Create the demo organisation and accounts (idempotent)."""
+    """Create the demo organisation and accounts (idempotent; never with APP_ENV=prod)."""
     from app.core.db import close_database, init_database
     from app.events.runtime import set_emitter
     from app.main import build_emitter, seed_demo_data
 
     settings = _settings()
+    if settings.app.env is Environment.PROD:
+        typer.echo(
+            "demo accounts have a published password: never seeded with APP_ENV=prod", err=True
+        )
+        raise typer.Exit(1)
 
     async def run() -> None:
         init_database(settings.database)

@@ -56,6 +56,23 @@ def test_prod_with_defaults_refuses_to_start(tmp_path: Path, project_root: Path)
     assert "AUTH_JWT_SECRET" in result.stderr
 
 
+def test_seed_demo_refuses_prod(tmp_path: Path, project_root: Path) -> None:
+    env = _env(
+        tmp_path,
+        APP_ENV="prod",
+        AUTH_JWT_SECRET="a-prod-secret-that-is-long-enough-0123456789",
+        AUTH_ENCRYPTION_KEY="a-prod-encryption-key-long-enough-0123456789",
+    )
+    assert _run(["migrate"], env, project_root).returncode == 0
+    refused = _run(["seed-demo"], env, project_root)
+    assert refused.returncode == 1
+    assert "never seeded with APP_ENV=prod" in refused.stderr
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "cli.db") as conn:
+        assert conn.execute("SELECT count(*) FROM organizations").fetchone() == (0,)
+
+
 def test_unknown_command_fails_with_usage(tmp_path: Path, project_root: Path) -> None:
     result = _run(["no-such-command"], _env(tmp_path), project_root)
     assert result.returncode == 2
