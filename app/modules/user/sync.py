@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +28,7 @@ from app.core.errors import AppError
 from app.core.security import EMPLOYEE_TYPE, Principal, UserNotEmployee
 from app.core.settings import UserSettings
 from app.events import publish
+from app.integrations.errors import IntegrationError
 from app.modules.user import repository
 from app.modules.user.errors import ProfileSyncFailed, UserInactive
 from app.modules.user.models import LineManager, User
@@ -75,8 +77,7 @@ async def sync_my_profile(
             sequential=True,
         )
     except ExceptionGroup as failures:
-        codes = sorted({exc.code for exc in _leaves(failures) if isinstance(exc, AppError)})
-        raise ProfileSyncFailed(causes=codes) from failures
+        raise _sync_failure(_leaves(failures)) from failures
     return await get_user(
         session, organization_id=user.organization_id, user_id=user.id, with_managers=True
     )
@@ -197,6 +198,34 @@ async def store_worker_profile(session: AsyncSession, *, event: WorkerProfileSyn
             requested_by="profile_sync",
         ),
         sequential=True,
+    )
+
+
+TRANSIENT_KINDS = frozenset({"unavailable", "rate_limited"})
+"""Integration failures that pass: the caller is told to come back (503 with Retry-After)."""
+
+
+def _sync_failure(failures: list[BaseException]) -> ProfileSyncFailed:
+    """Name each failure's cause; 503 with Retry-After when every one of them is transient."""
+    causes: set[str] = set()
+    waits: list[float] = []
+    transient = True
+    for exc in failures:
+        if isinstance(exc, IntegrationError):
+            causes.add(f"upstream_{exc.kind}")
+            transient = transient and exc.kind in TRANSIENT_KINDS
+            waits.append(exc.retry_after or 0)
+        else:
+            causes.add(exc.code if isinstance(exc, AppError) else "internal_error")
+            transient = False
+    if not transient:
+        return ProfileSyncFailed(causes=sorted(causes))
+    retry_after = str(max(1, math.ceil(max(waits, default=0))))
+    return ProfileSyncFailed(
+        "Oracle Fusion is unavailable or throttling us; retry later.",
+        status=503,
+        headers={"Retry-After": retry_after},
+        causes=sorted(causes),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from app.contracts.hr import LineManager, WorkerProfile, WorkerProfileSynced
@@ -13,6 +14,7 @@ from app.core.db import session_scope
 from app.core.errors import UpstreamError
 from app.events import publish
 from app.events.testing import capture_events
+from app.integrations.errors import AuthError, RateLimitedError, UnavailableError
 from tests.factories import Account, logged_in_user, problem_code
 
 ME = "/api/v1/users/me"
@@ -179,3 +181,57 @@ async def test_a_failing_pipeline_is_a_502_problem_and_rolls_back(
     assert response.json()["causes"] == ["oracle_unavailable"]
     assert "HCM answered" not in response.text
     assert (await client.get(ME, headers=employee.headers)).json()["job"] is None
+
+
+@pytest.mark.parametrize(
+    ("failures", "status", "retry_after", "causes"),
+    [
+        (
+            [UnavailableError("HCM answered 503", integration="oracle_fusion", retry_after=30)],
+            503,
+            "30",
+            ["upstream_unavailable"],
+        ),
+        (
+            [RateLimitedError("429", integration="oracle_fusion", retry_after=0.2)],
+            503,
+            "1",
+            ["upstream_rate_limited"],
+        ),
+        (
+            [AuthError("401 for integration", integration="oracle_fusion")],
+            502,
+            None,
+            ["upstream_auth"],
+        ),
+        (
+            [UnavailableError("down", integration="oracle_fusion"), RuntimeError("bug")],
+            502,
+            None,
+            ["internal_error", "upstream_unavailable"],
+        ),
+    ],
+)
+async def test_an_oracle_failure_names_its_cause_and_says_when_to_come_back(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    employee: Account,
+    failures: list[Exception],
+    status: int,
+    retry_after: str | None,
+    causes: list[str],
+) -> None:
+    for failure in failures:
+
+        async def hr_listener(
+            event: UserProfileSyncRequested, failure: Exception = failure
+        ) -> None:
+            raise failure
+
+        app.state.emitter.on(UserProfileSyncRequested, hr_listener)
+    response = await client.put(SYNC, headers=employee.headers)
+    assert response.status_code == status, response.text
+    assert problem_code(response) == "profile_sync_failed"
+    assert response.json()["causes"] == causes
+    assert response.headers.get("Retry-After") == retry_after
+    assert "HCM answered" not in response.text  # the system's own words stay in the log
