@@ -25,18 +25,28 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.connections.schemas import OracleFusionConnection, YardiConnection
 from app.core.connections.service import InvalidIntegrationSettings, get_connection
-from app.core.resilience import BreakerRegistry, Sleep, build_client, policy_from_settings
+from app.core.resilience import (
+    BreakerRegistry,
+    FailureCheck,
+    Sleep,
+    build_client,
+    policy_from_settings,
+    server_error,
+)
 from app.core.resilience.breaker import Clock
 from app.core.settings import Settings
 from app.integrations.fcm import FirebasePushGateway, LogPushGateway, PushGateway
 from app.integrations.fcm.credentials import StaticTokenCredential
 from app.integrations.oracle_fusion import JwtSigner, OracleFusionClient
 from app.integrations.yardi import YardiClient, YardiCredentials
+from app.integrations.yardi.soap import is_server_failure as yardi_server_failure
 
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "workflow-hub/0.1"
 SANDBOX_PROJECT = "sandbox-project"
+FAILURE_CHECKS: dict[str, FailureCheck] = {"yardi": yardi_server_failure}
+"""Integrations whose 5xx answers are not all the system failing (Yardi's client faults)."""
 
 
 class Integrations:
@@ -210,7 +220,13 @@ async def open_integrations(
                 read_timeout_seconds=own.read_timeout_seconds,
             )
             client = build_client(
-                name, policy, breakers, transport=transports.get(name), sleep=sleep, headers=headers
+                name,
+                policy,
+                breakers,
+                transport=transports.get(name),
+                sleep=sleep,
+                headers=headers,
+                is_failure=FAILURE_CHECKS.get(name, server_error),
             )
             clients[name] = await stack.enter_async_context(client)
         gateway = push or build_push_gateway(settings)

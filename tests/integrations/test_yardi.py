@@ -8,6 +8,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from app.core.resilience import BreakerRegistry, BreakerState, ResiliencePolicy, build_client
 from app.integrations.errors import (
     ActionNotAllowedError,
     AlreadyDecidedError,
@@ -20,7 +21,12 @@ from app.integrations.errors import (
 )
 from app.integrations.yardi import SoapFaultError, SoapServerFaultError, YardiClient
 from app.integrations.yardi.client import GET_PENDING, INTERFACE
-from app.integrations.yardi.soap import credential_fields, envelope, namespace
+from app.integrations.yardi.soap import (
+    credential_fields,
+    envelope,
+    is_server_failure,
+    namespace,
+)
 from app.sandbox import Fault
 from tests.integrations.conftest import RunningSandbox, SleepRecorder, yardi_credentials
 
@@ -227,6 +233,42 @@ async def test_a_billion_laughs_request_is_refused_by_the_sandbox(sandbox: Runni
         )
     assert response.status_code == 500
     assert b"<faultcode>soap:Client</faultcode>" in response.content
+
+
+def _fault(code: str) -> bytes:
+    return (
+        b'<?xml version="1.0"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">'
+        b"<soap:Body><soap:Fault><faultcode>" + code.encode() + b"</faultcode>"
+        b"<faultstring>fault</faultstring></soap:Fault></soap:Body></soap:Envelope>"
+    )
+
+
+async def test_client_faults_leave_the_breaker_closed_and_server_faults_open_it(
+    breakers: BreakerRegistry, sleeps: SleepRecorder
+) -> None:
+    answer = {"code": "soap:Client"}
+    scripted = httpx.MockTransport(
+        lambda r: httpx.Response(
+            500, content=_fault(answer["code"]), headers={"Content-Type": "text/xml"}
+        )
+    )
+    policy = ResiliencePolicy(attempts=1)
+    http = build_client(
+        "yardi", policy, breakers, transport=scripted, sleep=sleeps, is_failure=is_server_failure
+    )
+    async with http:
+        client = YardiClient(
+            http, base_url="https://yardi.example", credentials=yardi_credentials(), tenant="acme"
+        )
+        for _ in range(5):  # a WSDL mismatch: our request is wrong, Yardi is fine
+            with pytest.raises(SoapFaultError):
+                await client.pending_approvals(approver=EMMA)
+        assert breakers.get("yardi", "acme").state is BreakerState.CLOSED
+        answer["code"] = "soap:Server"
+        for _ in range(3):
+            with pytest.raises(SoapServerFaultError):
+                await client.pending_approvals(approver=EMMA)
+        assert breakers.get("yardi", "acme").state is BreakerState.OPEN
 
 
 async def test_soap_faults_malformed_and_oversized_answers() -> None:

@@ -15,10 +15,12 @@ from app.core.resilience.breaker import (
     CircuitBreaker,
 )
 from app.core.resilience.transport import (
+    FailureCheck,
     ResiliencePolicy,
     ResilientTransport,
     Sleep,
     is_idempotent,
+    server_error,
 )
 from app.core.settings import HttpSettings
 
@@ -27,12 +29,14 @@ __all__ = [
     "BreakerRegistry",
     "BreakerState",
     "CircuitBreaker",
+    "FailureCheck",
     "ResiliencePolicy",
     "ResilientTransport",
     "Sleep",
     "build_client",
     "is_idempotent",
     "policy_from_settings",
+    "server_error",
 ]
 
 
@@ -80,6 +84,7 @@ def build_client(
     transport: httpx.AsyncBaseTransport | None = None,
     sleep: Sleep | None = None,
     headers: dict[str, str] | None = None,
+    is_failure: FailureCheck = server_error,
 ) -> httpx.AsyncClient:
     """Create the one HTTP client of ``integration``; close it with ``aclose()``.
 
@@ -91,6 +96,8 @@ def build_client(
             by default a connection pool sized to the concurrency limit.
         sleep: how retries wait (tests pass a recorder).
         headers: sent with every call (a user agent, say).
+        is_failure: which answers count against the breaker (by default any 5xx; Yardi's
+            ``soap:Client`` faults arrive as 500 but mean our request was wrong, not Yardi).
 
     Returns:
         A client with no base URL: each organisation's connection names its own.
@@ -107,6 +114,7 @@ def build_client(
         integration=integration,
         policy=policy,
         breakers=breakers,
+        is_failure=is_failure,
         **({"sleep": sleep} if sleep is not None else {}),
     )
     return httpx.AsyncClient(

@@ -38,6 +38,14 @@ from app.integrations.http import (
 logger = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
+FailureCheck = Callable[[httpx.Response], Awaitable[bool]]
+"""Whether an answer counts against the breaker (the system is failing, not the request)."""
+
+
+async def server_error(response: httpx.Response) -> bool:
+    """The default failure check: any 5xx answer."""
+    return response.status_code >= 500
+
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -82,8 +90,10 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         policy: ResiliencePolicy,
         breakers: BreakerRegistry,
         sleep: Sleep = asyncio.sleep,
+        is_failure: FailureCheck = server_error,
     ) -> None:
         self.inner = inner
+        self.is_failure = is_failure
         self.integration = integration
         self.policy = policy
         self.breakers = breakers
@@ -134,7 +144,13 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         except BaseException:
             breaker.record_neutral()
             raise
-        if response.status_code >= 500:
+        try:
+            failed = await self.is_failure(response)
+        except BaseException:
+            await response.aclose()
+            breaker.record_neutral()
+            raise
+        if failed:
             breaker.record_failure()
         else:
             breaker.record_success()

@@ -8,10 +8,12 @@ billion-laughs or XXE payload never expands. Elements are matched by local name:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from xml.etree.ElementTree import Element, ParseError
 from xml.sax.saxutils import escape
 
+import httpx
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
@@ -107,6 +109,27 @@ def parse(content: bytes) -> Element:
     except ParseError as exc:
         raise ProtocolError(f"the answer is not XML ({exc})", integration=INTEGRATION) from exc
     return root
+
+
+MAX_FAULT_BYTES = 64_000
+"""The largest 5xx answer read to tell a client fault from a server fault."""
+_CLIENT_FAULT = re.compile(rb"<(?:[\w.-]+:)?faultcode>\s*(?:[\w.-]+:)?Client\b")
+
+
+async def is_server_failure(response: httpx.Response) -> bool:
+    """Whether an answer means Yardi is failing (for the breaker).
+
+    SOAP faults arrive as HTTP 500. A ``soap:Client`` fault says our request was wrong (a
+    SOAPAction or a WSDL mismatch), so it must not open the breaker; a ``soap:Server`` fault,
+    or any other 5xx, does.
+    """
+    if response.status_code < 500:
+        return False
+    length = response.headers.get("Content-Length", "")
+    if not (length.isdigit() and int(length) <= MAX_FAULT_BYTES):
+        return True  # not a fault we can read cheaply: count it
+    await response.aread()  # small; the client reads it again from memory
+    return _CLIENT_FAULT.search(response.content) is None
 
 
 def fault_of(root: Element, status: int | None) -> IntegrationError | None:
