@@ -6,7 +6,7 @@ import asyncio
 import difflib
 import inspect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextvars import Token
 from typing import Any, Protocol
 
@@ -353,12 +353,27 @@ class AppEmitter(EventEmitter):
         known = event_types()
         if is_pattern(event, self.delimiter):
             if not any(matches(event, name) for name in known):
-                raise UnknownEvent(f"pattern {event!r} matches no declared event")
+                close = self._close_patterns(event, known)
+                hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+                raise UnknownEvent(f"pattern {event!r} matches no declared event{hint}")
             return
         if event not in known:
             close = difflib.get_close_matches(event, list(known), n=3, cutoff=0.6)
             hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
             raise UnknownEvent(f"no Event class declares {event!r}{hint}")
+
+    def _close_patterns(self, pattern: str, known: Iterable[str]) -> list[str]:
+        """Patterns like ``pattern`` with its literal prefix corrected (``usr.*`` -> ``user.*``)."""
+        segments = pattern.split(self.delimiter)
+        depth = next(i for i, segment in enumerate(segments) if "*" in segment)
+        if depth == 0:
+            return []
+        names = list(known)
+        prefixes = {self.delimiter.join(n.split(self.delimiter)[:depth]) for n in names}
+        prefix = self.delimiter.join(segments[:depth])
+        close = difflib.get_close_matches(prefix, sorted(prefixes), n=3, cutoff=0.6)
+        fixed = (self.delimiter.join([c, *segments[depth:]]) for c in close)
+        return [p for p in fixed if any(matches(p, n) for n in names)]
 
     def _prepare(
         self, event: EventKey, args: tuple[Any, ...]

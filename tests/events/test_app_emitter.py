@@ -71,8 +71,10 @@ def test_strict_mode_refuses_typos_with_close_matches() -> None:
     emitter = ready_emitter()
     with pytest.raises(UnknownEvent, match=r"did you mean 'user\.created'"):
         emitter.on("user.craeted", lambda e: None)
-    with pytest.raises(UnknownEvent, match="matches no declared event"):
+    with pytest.raises(UnknownEvent, match=r"matches no declared event; did you mean 'user\.\*'"):
         emitter.on("usr.*", lambda e: None)
+    with pytest.raises(UnknownEvent, match=r"matches no declared event$"):
+        emitter.on("zzz.**", lambda e: None)
     with pytest.raises(UnknownEvent, match=r"test\.order\.placed"):
         emitter.emit("test.order.plased", OrderPlaced(organization_id=ORG, order_id=1))
     with pytest.raises(UnknownEvent):
