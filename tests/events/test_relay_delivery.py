@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import bindparam, select, text, update
 
 from app.core.context import correlation_id_var
-from app.core.db import Database, session_scope
+from app.core.db import Database, session_scope, utcnow
 from app.events import (
     DoNotRetry,
     RetryAfter,
@@ -23,7 +23,12 @@ from app.events import (
     listener,
 )
 from app.events.outbox import OutboxDelivery, OutboxEvent, Relay, RelayConfig
-from app.events.outbox.service import retry_delivery
+from app.events.outbox.service import (
+    discard_delivery,
+    get_delivery,
+    list_deliveries,
+    retry_delivery,
+)
 from app.events.runtime import set_emitter
 from app.events.testing import run_pending
 from tests.events.outbox_support import (
@@ -220,6 +225,48 @@ async def test_malformed_payloads_become_dead_letters_and_the_relay_goes_on(
     assert "no Event class declares 'test.outbox.gone'" in gone.last_error
     assert fine.status == "done"
     assert [n for _, n in await probe_rows(probe)] == [2]
+
+
+NOT_JSON = "{not json"
+TOO_DEEP = "[" * 5000 + "]" * 5000
+"""Valid JSON to PostgreSQL's jsonb, but nested too deep for Python's decoder."""
+
+
+@pytest.mark.parametrize("stored", [NOT_JSON, TOO_DEEP], ids=["not-json", "too-deep"])
+async def test_a_stored_payload_that_cannot_be_decoded_is_a_dead_letter_not_a_stuck_relay(
+    probe: Database, stored: str
+) -> None:
+    if stored == NOT_JSON and not probe.is_sqlite:
+        pytest.skip("PostgreSQL's jsonb column refuses text that is not JSON")
+    emitter = ready_emitter(probe, record_probe)
+    for n in range(3):
+        await emitter.emit_async(ProbeEmitted(organization_id=ORG, n=n))
+    async with session_scope() as session:
+        bad_id = (await session.scalars(select(OutboxEvent.id).order_by(OutboxEvent.id))).first()
+    value = ":payload" if probe.is_sqlite else "CAST(:payload AS jsonb)"
+    corrupt = text(f"UPDATE outbox_events SET payload = {value} WHERE id = :id").bindparams(
+        bindparam("id", type_=OutboxEvent.__table__.c.id.type)
+    )
+    async with probe.engine.begin() as conn:
+        await conn.execute(corrupt, {"payload": stored, "id": bad_id})
+    assert await run_pending(emitter, probe) == 3
+    assert await statuses(probe) == {"dead": 1, "done": 2}
+    assert sorted(n for _, n in await probe_rows(probe)) == [1, 2]
+    async with session_scope() as session:
+        bad = (
+            await session.scalars(select(OutboxDelivery).where(OutboxDelivery.event_id == bad_id))
+        ).one()
+    assert bad.status == "dead"
+    assert bad.last_error is not None
+    assert bad.last_error.startswith(
+        "app.events.outbox.errors.PayloadInvalid: the stored payload of 'test.outbox.probe' "
+        "(version 1) cannot be decoded as JSON: "
+    )
+    async with session_scope() as session:  # an operator can still see and discard it
+        assert (await list_deliveries(session, status="dead")).total == 1
+        assert (await get_delivery(session, bad.id)).payload == stored
+        discarded = await discard_delivery(session, bad.id, now=utcnow())
+    assert discarded.status == "discarded"
 
 
 async def test_events_emitted_by_a_durable_listener_commit_with_its_delivery(

@@ -15,15 +15,20 @@ from app.events.outbox.store import Claim
 def rebuild(claimed: Claim) -> tuple[Event, Envelope]:
     """Rebuild the typed event and its envelope from a stored row.
 
+    The claim hands the payload over as stored text, and it is decoded here, so a payload that
+    cannot be decoded fails its own delivery instead of every claim.
+
     Raises:
-        PayloadInvalid: the event name is no longer declared, or its payload no longer
-            validates against the contract (the delivery becomes a dead letter).
+        PayloadInvalid: the event name is no longer declared, or its payload is not JSON Python
+            can decode or no longer validates against the contract (the delivery becomes a
+            dead letter).
     """
     cls = event_type(claimed.name)
     if cls is None:
         raise PayloadInvalid(f"no Event class declares {claimed.name!r} any more")
+    payload = _decode(claimed)
     try:
-        event = cls.model_validate(_payload(claimed.payload))
+        event = cls.model_validate(payload)
     except (ValidationError, TypeError, ValueError) as exc:
         raise PayloadInvalid(
             f"the stored payload of {claimed.name!r} (version {claimed.version}) does not "
@@ -42,7 +47,12 @@ def rebuild(claimed: Claim) -> tuple[Event, Envelope]:
     return event, envelope
 
 
-def _payload(value: Any) -> Any:
-    if isinstance(value, str | bytes):
-        return json.loads(value)
-    return value
+def _decode(claimed: Claim) -> Any:
+    # RecursionError: nesting that PostgreSQL's jsonb accepts can exceed Python's decoder.
+    try:
+        return json.loads(claimed.payload)
+    except (ValueError, RecursionError) as exc:
+        raise PayloadInvalid(
+            f"the stored payload of {claimed.name!r} (version {claimed.version}) cannot be "
+            f"decoded as JSON: {exc}"
+        ) from exc

@@ -54,7 +54,8 @@ class DeliveryDetail(DeliverySummary):
     occurred_at: datetime
     causation_id: uuid.UUID | None
     version: int
-    payload: dict[str, Any]
+    payload: Any
+    """The event's JSON payload; its stored text when that cannot be decoded (see the error)."""
     errors: list[ErrorRecord]
 
 

@@ -6,6 +6,7 @@ first and never commit: the caller's scope does.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from typing import Any, cast
 from sqlalchemy import (
     Row,
     Table,
+    Text,
     delete,
     exists,
     func,
@@ -89,7 +91,8 @@ def _columns() -> list[Any]:
         E.c.occurred_at,
         E.c.causation_id,
         E.c.version,
-        E.c.payload,
+        # As text: a stored payload that cannot be decoded must not hide its dead letter.
+        E.c.payload.cast(Text).label("payload"),
     ]
 
 
@@ -179,7 +182,17 @@ async def get_delivery(
         DeliveryNotFound: no delivery has this id (in this organisation).
     """
     row = await _row(session, delivery_id, organization_id)
-    return DeliveryDetail.model_validate(_summary(row, emitter))
+    values = _summary(row, emitter)
+    values["payload"] = _decoded(values["payload"])
+    return DeliveryDetail.model_validate(values)
+
+
+def _decoded(stored: str) -> Any:
+    """The stored payload as JSON, or its raw text when it cannot be decoded (a dead letter)."""
+    try:
+        return json.loads(stored)
+    except (ValueError, RecursionError):
+        return stored
 
 
 async def retry_delivery(

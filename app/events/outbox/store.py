@@ -16,7 +16,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, exists, or_, select, text, update
+from sqlalchemy import (
+    CursorResult,
+    Table,
+    Text,
+    bindparam,
+    exists,
+    or_,
+    select,
+    text,
+    type_coerce,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.db import Database
@@ -53,7 +64,9 @@ class Claim:
     correlation_id: str
     causation_id: uuid.UUID | None
     occurred_at: datetime
-    payload: Any
+    payload: str
+    """The stored JSON, undecoded: ``codec.rebuild`` decodes it, so a payload that cannot be
+    decoded fails its own delivery (a dead letter), never the claim of every delivery."""
 
     @property
     def idempotency_key(self) -> str:
@@ -81,7 +94,8 @@ WITH cand AS MATERIALIZED (
     RETURNING d.id, d.listener_id, d.attempts, d.event_id
 )
 SELECT c.id, c.listener_id, c.attempts, e.id AS event_id, e.name, e.version,
-       e.organization_id, e.correlation_id, e.causation_id, e.occurred_at, e.payload
+       e.organization_id, e.correlation_id, e.causation_id, e.occurred_at,
+       e.payload::text AS payload
 FROM claimed c JOIN outbox_events e ON e.id = c.event_id
 ORDER BY c.id
 """
@@ -162,7 +176,9 @@ async def _claim_sqlite(
     if not deliveries:
         return []
     event_ids = {row["event_id"] for row in deliveries}
-    events = await conn.execute(select(EVENTS).where(EVENTS.c.id.in_(event_ids)))
+    raw_payload = type_coerce(EVENTS.c.payload, Text).label("payload")
+    columns = [column for column in EVENTS.c if column.key != "payload"]
+    events = await conn.execute(select(*columns, raw_payload).where(EVENTS.c.id.in_(event_ids)))
     by_id = {row["id"]: row for row in events.mappings()}
     return [
         _claim({**by_id[row["event_id"]], **row, "event_id": row["event_id"]}, token)
