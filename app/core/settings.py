@@ -182,6 +182,10 @@ class SandboxSettings(BaseSettings):
     timeout_seconds: float = Field(default=30.0, ge=0)
     new_task_interval_seconds: float = Field(default=300.0, ge=0)
     """Every interval, a share of the people get a new pending task (0: the set never grows)."""
+    task_lifetime_generations: int = Field(default=24, ge=1)
+    """How many intervals a task that appeared after the start stays pending if nobody acts on
+    it; then it expires (BPM state ``EXPIRED``, Yardi status ``Expired``). The base inbox of
+    generation 0 never expires, so pending tasks stay bounded however long the sandbox runs."""
     password: SecretStr = SecretStr("sandbox-password")
     """The password of the ``integration`` account and of every sandbox user."""
     jwt_key_file: Path = Path("var/sandbox_oracle_jwt.pem")

@@ -13,6 +13,9 @@ Ids encode where they come from, so any id leads back to its person or task in O
   2-3 Purchasing tasks; generation 0 has all four, later generations one new task for about a
   third of the people;
 - Yardi record ids ``5000000 + 2 * (generation * users + i) + slot``.
+
+Which of them are still pending (generation 0 always, later ones for a lifetime) is the
+sandbox state's to say: see :meth:`app.sandbox.state.SandboxState.pending_generations`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from __future__ import annotations
 import random
 import uuid
 import zlib
+from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -269,10 +274,10 @@ class DataSet:
             return None
         return TaskSeed(number, generation, approver, slot, self.requester_for(approver, number))
 
-    def tasks_of(self, approver: int, generations: int) -> list[TaskSeed]:
-        """Every task assigned to ``approver`` up to ``generations``, oldest first."""
+    def tasks_of(self, approver: int, generations: Iterable[int]) -> list[TaskSeed]:
+        """Every task assigned to ``approver`` in ``generations`` (ascending), oldest first."""
         out = []
-        for generation in range(generations + 1):
+        for generation in generations:
             for slot in self.task_slots(generation, approver):
                 number = self.task_number(generation, approver, slot)
                 out.append(
@@ -281,6 +286,17 @@ class DataSet:
                     )
                 )
         return out
+
+    def generation_task_numbers(self, generation: int) -> array[int]:
+        """The numbers of every task of one generation, ascending."""
+        return array(
+            "q",
+            (
+                self.task_number(generation, approver, slot)
+                for approver in range(self.users)
+                for slot in self.task_slots(generation, approver)
+            ),
+        )
 
     @staticmethod
     def task_id(number: int) -> str:
@@ -317,9 +333,10 @@ class DataSet:
             record_id, generation, approver, slot, self.requester_for(approver, record_id)
         )
 
-    def leases_of(self, approver: int, generations: int) -> list[LeaseSeed]:
+    def leases_of(self, approver: int, generations: Iterable[int]) -> list[LeaseSeed]:
+        """Every approval of ``approver`` in ``generations`` (ascending), oldest first."""
         out = []
-        for generation in range(generations + 1):
+        for generation in generations:
             for slot in self.lease_slots(generation, approver):
                 record = RECORD_BASE + RECORD_SLOTS * (generation * self.users + approver) + slot
                 out.append(

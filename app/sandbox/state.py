@@ -88,6 +88,29 @@ class SandboxState:
             return 0
         return max(0, int((self.clock() - self.started_at) // interval))
 
+    def pending_generations(self, generations: int) -> list[int]:
+        """The generations whose undecided tasks are pending: 0 and the last ``lifetime``.
+
+        Generation 0 is the demo's base inbox and never expires; a later generation's tasks and
+        approvals expire ``SANDBOX_TASK_LIFETIME_GENERATIONS`` generations after they appear,
+        as real BPM tasks do, so the pending set stays bounded however long the sandbox runs.
+        """
+        lifetime = self.settings.task_lifetime_generations
+        return [0, *range(max(1, generations - lifetime + 1), generations + 1)]
+
+    def expired_generations(self, generations: int) -> range:
+        """The generations whose undecided tasks have expired by ``generations``."""
+        return range(1, max(1, generations - self.settings.task_lifetime_generations + 1))
+
+    def is_expired(self, generation: int, generations: int) -> bool:
+        """Whether an undecided task of ``generation`` has expired by ``generations``."""
+        return 0 < generation <= generations - self.settings.task_lifetime_generations
+
+    def expired_at(self, generation: int) -> float:
+        """When an undecided task of ``generation`` (> 0) expires, on the sandbox's clock."""
+        lifetime = self.settings.task_lifetime_generations
+        return self.started_at + (generation + lifetime) * self.settings.new_task_interval_seconds
+
     def inject(self, system: str, fault: Fault) -> None:
         """Force ``fault`` on the next requests to ``system`` (oracle, yardi or fcm)."""
         self.faults[system].append(fault)

@@ -2,7 +2,9 @@
 
 Credentials go in every body (``integration`` and the sandbox password); wrong ones get HTTP 200
 with a login-failed ``<Messages>``, as Yardi does. Malformed or unsafe XML (a DTD, entities) and
-an unknown method or ``SOAPAction`` get a SOAP fault, parsed with defusedxml.
+an unknown method or ``SOAPAction`` get a SOAP fault, parsed with defusedxml. Approvals that
+appeared after the start expire like BPM tasks (status ``Expired``, no actions) once undecided
+for ``SANDBOX_TASK_LIFETIME_GENERATIONS``; the base inbox never does.
 """
 
 from __future__ import annotations
@@ -69,11 +71,17 @@ def _messages(method: str, text: str, kind: str = "Error") -> Response:
     return _result(method, messages)
 
 
-def _approval(state: SandboxState, lease: LeaseSeed, tag: str) -> ET.Element:
+def _status(state: SandboxState, lease: LeaseSeed, generations: int) -> str:
+    decision = state.lease_decisions.get(lease.record_id)
+    if decision is not None:
+        return OUTCOMES[decision.outcome.casefold()]
+    return "Expired" if state.is_expired(lease.generation, generations) else "Pending"
+
+
+def _approval(state: SandboxState, lease: LeaseSeed, tag: str, generations: int) -> ET.Element:
     data = state.data
     requester = data.person(lease.requester)
     kind, workflow = LEASES[lease.slot]
-    decision = state.lease_decisions.get(lease.record_id)
     element = ET.Element(tag)
     values = {
         "Type": kind,
@@ -88,7 +96,7 @@ def _approval(state: SandboxState, lease: LeaseSeed, tag: str) -> ET.Element:
         "RequestedDate": f"2026-11-{1 + lease.record_id % 20:02d}",
         "Amount": f"{1500 + (lease.record_id % 40) * 125}.00",
         "Currency": "USD",
-        "Status": "Pending" if decision is None else OUTCOMES[decision.outcome.casefold()],
+        "Status": _status(state, lease, generations),
     }
     for name, value in values.items():
         ET.SubElement(element, name).text = value
@@ -96,11 +104,9 @@ def _approval(state: SandboxState, lease: LeaseSeed, tag: str) -> ET.Element:
 
 
 def _lease(
-    state: SandboxState, approver: int, workflow: str | None, record: str | None
+    state: SandboxState, approver: int, workflow: str | None, record: str | None, generations: int
 ) -> LeaseSeed:
-    lease = (
-        state.data.lease(int(record), state.generations()) if record and record.isdigit() else None
-    )
+    lease = state.data.lease(int(record), generations) if record and record.isdigit() else None
     if lease is None or lease.approver != approver or LEASES[lease.slot][1] != workflow:
         raise LookupError(f"Record {record} was not found for this approver")
     return lease
@@ -119,22 +125,30 @@ def _call(state: SandboxState, method: str, call: ET.Element) -> Response:
     approver = state.data.index_of_login(login)
     if approver is None:
         return _messages(method, f"Approver {login} was not found")
+    generations = state.generations()
     if method == GET_PENDING:
         container = ET.Element("PendingApprovals")
-        for lease in state.data.leases_of(approver, state.generations()):
+        for lease in state.data.leases_of(approver, state.pending_generations(generations)):
             if lease.record_id not in state.lease_decisions:
-                container.append(_approval(state, lease, "Approval"))
+                container.append(_approval(state, lease, "Approval", generations))
         return _result(method, container)
     try:
-        lease = _lease(state, approver, text_of(call, "WorkflowName"), text_of(call, "RecordId"))
+        lease = _lease(
+            state,
+            approver,
+            text_of(call, "WorkflowName"),
+            text_of(call, "RecordId"),
+            generations,
+        )
     except LookupError as exc:
         return _messages(method, str(exc))
+    status = _status(state, lease, generations)
     if method == GET_DETAIL:
-        detail = _approval(state, lease, "ApprovalDetail")
+        detail = _approval(state, lease, "ApprovalDetail", generations)
         ET.SubElement(detail, "LeaseStartDate").text = "2027-01-01"
         ET.SubElement(detail, "LeaseEndDate").text = "2029-12-31"
         actions = ET.SubElement(detail, "Actions")
-        if lease.record_id not in state.lease_decisions:
+        if status == "Pending":
             for name in ("Approve", "Reject"):
                 ET.SubElement(actions, "Action").text = name
         attachments = ET.SubElement(detail, "Attachments")
@@ -146,9 +160,10 @@ def _call(state: SandboxState, method: str, call: ET.Element) -> Response:
         )
         return _result(method, detail)
     action = (text_of(call, "Action") or "").casefold()
-    if lease.record_id in state.lease_decisions:
-        done = OUTCOMES[state.lease_decisions[lease.record_id].outcome.casefold()].lower()
-        return _messages(method, f"Record {lease.record_id} has already been {done}")
+    if status == "Expired":
+        return _messages(method, f"Record {lease.record_id} has already expired")
+    if status != "Pending":
+        return _messages(method, f"Record {lease.record_id} has already been {status.lower()}")
     if action not in OUTCOMES:
         return _messages(
             method, f"Action {text_of(call, 'Action')} is not allowed for record {lease.record_id}"

@@ -9,6 +9,7 @@ from starlette.types import ASGIApp
 from app.sandbox.faults import FaultInjection
 from app.sandbox.oracle import bpm, hcm, procurement
 from app.sandbox.oracle.common import OracleError, error_response, fault_response
+from app.sandbox.oracle.worklist import Worklist
 from app.sandbox.state import SandboxState
 
 
@@ -27,4 +28,5 @@ def build_oracle(state: SandboxState) -> ASGIApp:
         exception_handlers={OracleError: error_response},
     )
     app.state.sandbox = state
+    app.state.worklist = Worklist(state)
     return FaultInjection(app, system="oracle", state=state, render=fault_response)

@@ -3,15 +3,16 @@
 A person sees the tasks assigned to them (``MY``, ``MY_AND_GROUP``; the sandbox has no groups);
 the integration account, a worklist administrator, sees everyone's with ``ALL`` or ``ADMIN``.
 Acting changes the task's state at once: APPROVE or REJECT completes it (and the requisition
-behind a Purchasing task follows), a second action answers 409.
+behind a Purchasing task follows), a second action answers 409. A task that appeared after the
+start and was left undecided for ``SANDBOX_TASK_LIFETIME_GENERATIONS`` expires: it leaves the
+ASSIGNED listings, reads as EXPIRED with no actions (``status=EXPIRED`` lists it), and acting on it
+answers 409. The base inbox never expires.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from itertools import islice
 from typing import Any
 
 from starlette.requests import Request
@@ -26,7 +27,8 @@ from app.sandbox.oracle.common import (
     int_param,
     state_of,
 )
-from app.sandbox.state import Decision, SandboxState
+from app.sandbox.oracle.worklist import ASSIGNED, COMPLETED, EXPIRED, Worklist, task_state
+from app.sandbox.state import Decision
 
 TASKS = "/bpm/api/4.0/tasks"
 MY = {"MY", "MY_AND_GROUP", "MY_AND_GROUP_ALL"}
@@ -39,13 +41,21 @@ def _bpm_date(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def task_body(request: Request, task: TaskSeed, *, detail: bool) -> dict[str, Any]:
+def worklist_of(request: Request) -> Worklist:
+    worklist: Worklist = request.app.state.worklist
+    return worklist
+
+
+def task_body(
+    request: Request, task: TaskSeed, *, generations: int, detail: bool
+) -> dict[str, Any]:
     """A task in the BPM JSON shape (dates as ``YYYY-MM-DD HH:MM:SS``)."""
     state = state_of(request)
     data = state.data
     approver = data.person(task.approver)
     requester = data.person(task.requester)
     decision = state.task_decisions.get(task.number)
+    current = task_state(state, task, generations)
     if task.is_purchasing:
         category, definition, context = "Purchasing", "DocumentApproval", "fscm"
         title = f"Approval of Requisition {10_000_000 + task.number} from {requester.display_name}"
@@ -55,12 +65,17 @@ def task_body(request: Request, task: TaskSeed, *, detail: bool) -> dict[str, An
         context = "hcm"
         title = template.format(who=requester.display_name)
         key = str(300100555000000 + task.number)
-    updated = task.created if decision is None else datetime.fromtimestamp(decision.at, UTC)
+    if decision is not None:
+        updated = datetime.fromtimestamp(decision.at, UTC)
+    elif current == EXPIRED:
+        updated = datetime.fromtimestamp(state.expired_at(task.generation), UTC)
+    else:
+        updated = task.created
     body: dict[str, Any] = {
         "number": task.number,
         "taskId": data.task_id(task.number),
         "title": title,
-        "state": "ASSIGNED" if decision is None else "COMPLETED",
+        "state": current,
         "outcome": None if decision is None else decision.outcome,
         "priority": 1 + task.number % 5,
         "assignees": {"items": [{"id": approver.username, "type": "user"}]},
@@ -79,10 +94,10 @@ def task_body(request: Request, task: TaskSeed, *, detail: bool) -> dict[str, An
         "href": f"{base_url(request)}{TASKS}/{task.number}",
     }
     if detail:
-        body["titlePrefix"] = "Action Required" if decision is None else None
+        body["titlePrefix"] = "Action Required" if current == ASSIGNED else None
         body["actionList"] = (
             []
-            if decision is not None
+            if current != ASSIGNED
             else [
                 {"actionId": "DELEGATE", "actionType": "System", "title": "DELEGATE", "length": 0},
                 {"actionId": "REASSIGN", "actionType": "System", "title": "REASSIGN", "length": 0},
@@ -98,24 +113,6 @@ def task_body(request: Request, task: TaskSeed, *, detail: bool) -> dict[str, An
     return body
 
 
-def _visible(state: SandboxState, identity: Identity, assignment: str) -> Iterator[TaskSeed]:
-    generations = state.generations()
-    if assignment in ADMIN:
-        if not identity.admin:
-            raise OracleError(403, "The user is not a worklist administrator.")
-        for generation in range(generations + 1):
-            for approver in range(state.data.users):
-                for slot in state.data.task_slots(generation, approver):
-                    number = state.data.task_number(generation, approver, slot)
-                    seed = state.data.task(number, generations)
-                    if seed is not None:
-                        yield seed
-        return
-    if assignment in EMPTY or identity.person is None:
-        return
-    yield from state.data.tasks_of(identity.person, generations)
-
-
 async def list_tasks(request: Request) -> Response:
     """``GET /bpm/api/4.0/tasks``: ``assignment``, ``status``, ``applicationContext``, paging."""
     identity = authenticate(request)
@@ -129,18 +126,23 @@ async def list_tasks(request: Request) -> Response:
     limit = int_param(request, "limit", 25, low=-1, high=500)
     offset = int_param(request, "offset", 0, low=0, high=10**9)
 
-    def wanted(task: TaskSeed) -> bool:
-        decided = task.number in state.task_decisions
-        if status != ("COMPLETED" if decided else "ASSIGNED"):
-            return False
-        return context is None or context == ("fscm" if task.is_purchasing else "hcm")
-
-    matching = (t for t in _visible(state, identity, assignment) if wanted(t))
-    if limit <= 0:
-        page, has_more = list(islice(matching, offset, None)), False
-    else:
-        window = list(islice(matching, offset, offset + limit + 1))
-        page, has_more = window[:limit], len(window) > limit
+    generations = state.generations()
+    worklist = worklist_of(request)
+    page: list[TaskSeed] = []
+    has_more = False
+    if assignment in ADMIN:
+        if not identity.admin:
+            raise OracleError(403, "The user is not a worklist administrator.")
+        numbers, has_more = worklist.admin_page(
+            generations=generations, status=status, context=context, offset=offset, limit=limit
+        )
+        page = [t for n in numbers if (t := state.data.task(n, generations)) is not None]
+    elif assignment not in EMPTY and identity.person is not None:
+        mine = worklist.of_person(
+            identity.person, generations=generations, status=status, context=context
+        )
+        end = None if limit <= 0 else offset + limit
+        page, has_more = mine[offset:end], end is not None and len(mine) > end
     return JSONResponse(
         {
             "totalResult": False,
@@ -148,18 +150,17 @@ async def list_tasks(request: Request) -> Response:
             "hasMore": has_more,
             "limit": limit,
             "offset": offset,
-            "items": [task_body(request, t, detail=False) for t in page],
+            "items": [task_body(request, t, generations=generations, detail=False) for t in page],
             "links": [{"rel": "self", "href": str(request.url)}],
         }
     )
 
 
-def _find(request: Request, identity: Identity) -> TaskSeed:
+def _find(request: Request, identity: Identity, generations: int) -> TaskSeed:
     raw = request.path_params["number"]
     if not raw.isdigit():
         raise OracleError(400, "The tasknumber is invalid. No action will be performed.")
-    state = state_of(request)
-    task = state.data.task(int(raw), state.generations())
+    task = state_of(request).data.task(int(raw), generations)
     if task is None or not (identity.admin or identity.person == task.approver):
         raise OracleError(404, "Task not found.")
     return task
@@ -168,13 +169,17 @@ def _find(request: Request, identity: Identity) -> TaskSeed:
 async def get_task(request: Request) -> Response:
     """``GET /bpm/api/4.0/tasks/{number}``: the task with its ``actionList``."""
     identity = authenticate(request)
-    return JSONResponse(task_body(request, _find(request, identity), detail=True))
+    generations = state_of(request).generations()
+    task = _find(request, identity, generations)
+    return JSONResponse(task_body(request, task, generations=generations, detail=True))
 
 
 async def act_on_task(request: Request) -> Response:
     """``PUT /bpm/api/4.0/tasks/{number}`` with ``{"action": {"id": ...}, "comment": {...}}``."""
     identity = authenticate(request)
-    task = _find(request, identity)
+    state = state_of(request)
+    generations = state.generations()
+    task = _find(request, identity, generations)
     try:
         body = json.loads(await request.body())
     except ValueError:
@@ -183,9 +188,11 @@ async def act_on_task(request: Request) -> Response:
     action_id = action.get("id") if isinstance(action, dict) else None
     if not isinstance(action_id, str) or not action_id:
         raise OracleError(400, "The action is missing. No action will be performed.")
-    state = state_of(request)
-    if task.number in state.task_decisions:
+    current = task_state(state, task, generations)
+    if current == COMPLETED:
         raise OracleError(409, f"Conflict. Task {task.number} has already been completed.")
+    if current == EXPIRED:
+        raise OracleError(409, f"Conflict. Task {task.number} has expired.")
     action_id = action_id.upper()
     if action_id not in DECISIONS:
         raise OracleError(400, f"The action {action_id} is not valid for task {task.number}.")
@@ -197,4 +204,4 @@ async def act_on_task(request: Request) -> Response:
         actor=identity.username,
         at=state.clock(),
     )
-    return JSONResponse(task_body(request, task, detail=True))
+    return JSONResponse(task_body(request, task, generations=generations, detail=True))
