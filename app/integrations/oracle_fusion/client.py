@@ -173,7 +173,11 @@ class OracleFusionClient:
 
         ``category`` and ``assignee`` filter on our side: BPM documents neither as a parameter.
         ``assignee`` serves the integration account, which reads every user's tasks with
-        ``assignment=ALL``.
+        ``assignment=ALL`` and keeps one person's. Each call pages through the whole tenant's
+        worklist, and a worklist longer than ``max_pages`` pages raises :class:`ProtocolError`,
+        so filtering by assignee over ALL is for small tenants and the admin view. A sweep over
+        many users should list each user's tasks as that user instead (JWT mode,
+        ``assignment=MY_AND_GROUP``): one short listing per user, not the tenant's per user.
         """
         wanted_category = category.casefold() if category else None
         wanted_assignee = assignee.casefold() if assignee else None
