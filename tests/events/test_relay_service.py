@@ -7,15 +7,17 @@ import itertools
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
 
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from app.core.db import Database, session_scope
+from app.core.db import Database, session_scope, utcnow
 from app.core.settings import DatabaseSettings, Settings
-from app.events import RetryPolicy, listener
-from app.events.outbox import OutboxDelivery, Relay, RelayConfig
+from app.events import DoNotRetry, RetryPolicy, listener
+from app.events.outbox import OutboxDelivery, Relay, RelayConfig, store
+from app.events.outbox.service import discard_delivery, retry_delivery
 from tests.events.outbox_support import (
     ORG,
     FakeClock,
@@ -104,6 +106,77 @@ async def test_a_failing_delivery_holds_back_its_key_only(db: Database) -> None:
     clock.advance(60)
     await relay.run_until_idle()
     assert ran[3:] == [("alice", 0), ("alice", 1)]
+
+
+async def _ids(db: Database, key: str) -> list[int]:
+    async with session_scope() as session:
+        query = select(OutboxDelivery.id).where(OutboxDelivery.ordering_key == key)
+        return list((await session.scalars(query.order_by(OutboxDelivery.id))).all())
+
+
+@pytest.mark.parametrize("resolve", ["retry", "discard"])
+async def test_a_dead_letter_holds_back_its_key_until_it_is_retried_or_discarded(
+    db: Database, resolve: str
+) -> None:
+    ran: list[tuple[str | None, int]] = []
+    healed = False
+
+    @listener(ProbeEmitted, delivery="durable", listener_id="tests.ordered")
+    async def ordered(event: ProbeEmitted) -> None:
+        if (event.key, event.n) == ("alice", 0) and not healed:
+            raise DoNotRetry("the record is not there yet")
+        ran.append((event.key, event.n))
+
+    emitter = ready_emitter(db, ordered)
+    async with session_scope():
+        for n in range(3):
+            for key in ("alice", "bob"):
+                emitter.emit(ProbeEmitted(organization_id=ORG, n=n, key=key))
+    relay = Relay(emitter, db, RelayConfig(listen=False))
+    await relay.run_until_idle()
+    # alice 0 is a dead letter: alice 1 and 2 wait behind it; bob's deliveries do not.
+    assert ran == [("bob", 0), ("bob", 1), ("bob", 2)]
+    assert await statuses(db) == {"dead": 1, "done": 3, "pending": 2}
+    dead = (await _ids(db, "alice"))[0]
+    async with session_scope() as session:
+        if resolve == "retry":
+            healed = True
+            await retry_delivery(session, dead, now=utcnow())
+        else:
+            await discard_delivery(session, dead, now=utcnow())
+    await relay.run_until_idle()
+    retried = [("alice", 0)] if resolve == "retry" else []
+    assert ran[3:] == [*retried, ("alice", 1), ("alice", 2)]
+
+
+async def _claim(db: Database, listener_id: str) -> list[store.Claim]:
+    now = utcnow()
+    return await store.claim(
+        db,
+        listeners=[listener_id],
+        limit=10,
+        now=now,
+        lease_until=now + timedelta(seconds=60),
+        worker="test",
+    )
+
+
+async def test_a_retried_delivery_waits_while_a_later_one_of_its_key_runs(db: Database) -> None:
+    emitter = ready_emitter(db, timed)
+    async with session_scope():
+        for n in range(2):
+            emitter.emit(ProbeEmitted(organization_id=ORG, n=n, key="alice"))
+    first, second = await _ids(db, "alice")
+    async with session_scope() as session:  # an operator gives up on the first...
+        await discard_delivery(session, first, now=utcnow())
+    [running] = await _claim(db, "tests.timed")
+    assert running.id == second
+    async with session_scope() as session:  # ...then retries it while the second runs
+        await retry_delivery(session, first, now=utcnow())
+    assert await _claim(db, "tests.timed") == []  # never two deliveries of one key at once
+    async with db.sessionmaker() as session, session.begin():
+        assert await store.complete(session, running, now=utcnow())
+    assert [c.id for c in await _claim(db, "tests.timed")] == [first]
 
 
 @pytest.mark.usefixtures("fresh")

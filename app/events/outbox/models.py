@@ -47,13 +47,25 @@ class DeliveryStatus(StrEnum):
     """The listener succeeded; its writes committed with this status."""
     DEAD = "dead"
     """A dead letter: attempts exhausted, a "don't retry" error, or a payload that no longer
-    validates. It stays until an operator retries or discards it."""
+    validates. It stays until an operator retries or discards it, and holds back the later
+    deliveries of its listener and ordering key meanwhile (see ``HOLDING_STATUSES``)."""
     DISCARDED = "discarded"
     """An operator gave up on it."""
 
 
 OPEN_STATUSES = (DeliveryStatus.PENDING.value, DeliveryStatus.RUNNING.value)
-"""A delivery in one of these states still has work to do (and blocks its ordering key)."""
+"""A delivery in one of these states still has work to do."""
+
+HOLDING_STATUSES = (*OPEN_STATUSES, DeliveryStatus.DEAD.value)
+"""A delivery in one of these states holds back the later deliveries of its listener and
+ordering key: they wait until it is done or discarded. A dead letter holds them until an
+operator retries it (and it succeeds) or discards it, as ordered queues do (a Kafka partition,
+an SQS FIFO message group). A running delivery also holds back earlier ones (one retried
+meanwhile): the deliveries of one key never run concurrently."""
+
+_HOLDING_PREDICATE = "ordering_key IS NOT NULL AND status IN ({})".format(
+    ", ".join(f"'{status}'" for status in HOLDING_STATUSES)
+)
 
 
 class OutboxEvent(Base):
@@ -114,13 +126,15 @@ class OutboxDelivery(Timestamps, Base):
             "status IN ('pending', 'running', 'done', 'dead', 'discarded')", name="status"
         ),
         Index("ix_outbox_deliveries_status_available_at", "status", "available_at"),
+        # The claim asks, per keyed candidate, whether a delivery of its key holds it back;
+        # indexing only those (not the done history of the key) keeps that probe small.
         Index(
-            "ix_outbox_deliveries_ordering",
+            "ix_outbox_deliveries_ordering_holding",
             "listener_id",
             "ordering_key",
             "id",
-            postgresql_where=text("ordering_key IS NOT NULL"),
-            sqlite_where=text("ordering_key IS NOT NULL"),
+            postgresql_where=text(_HOLDING_PREDICATE),
+            sqlite_where=text(_HOLDING_PREDICATE),
         ),
     )
 

@@ -205,7 +205,9 @@ async def retry_delivery(
 ) -> DeliveryDetail:
     """Queue a dead, discarded or pending delivery now, with a fresh attempt budget.
 
-    The error history is kept. Relays on PostgreSQL are woken when the caller commits.
+    The error history is kept. Relays on PostgreSQL are woken when the caller commits. With
+    an ordering key, it runs before the later deliveries of its key that have not run yet, once
+    no delivery of its key is running.
 
     Raises:
         DeliveryNotFound: no delivery has this id (in this organisation).

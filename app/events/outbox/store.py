@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
+    BindParameter,
     CursorResult,
     Table,
     Text,
@@ -34,7 +35,7 @@ from app.core.db import Database
 from app.events.delivery import RetryPolicy
 from app.events.emitter import qualified_name
 from app.events.outbox.models import (
-    OPEN_STATUSES,
+    HOLDING_STATUSES,
     DeliveryStatus,
     OutboxDelivery,
     OutboxEvent,
@@ -82,7 +83,8 @@ WITH cand AS MATERIALIZED (
       AND (d.ordering_key IS NULL OR NOT EXISTS (
             SELECT 1 FROM outbox_deliveries p
             WHERE p.listener_id = d.listener_id AND p.ordering_key = d.ordering_key
-              AND p.id < d.id AND p.status IN ('pending', 'running')))
+              AND p.status IN ('pending', 'running', 'dead')
+              AND (p.id < d.id OR p.status = 'running')))
     ORDER BY d.available_at, d.id
     LIMIT :limit
     FOR UPDATE SKIP LOCKED
@@ -115,8 +117,10 @@ async def claim(
 ) -> list[Claim]:
     """Claim up to ``limit`` due deliveries of ``listeners`` under one new lease token.
 
-    A delivery with an ordering key is due only when no earlier delivery of the same listener
-    and key is still pending or running, so one key's deliveries run one at a time, in order.
+    A delivery with an ordering key is due only when no other delivery of the same listener
+    and key is running, and no earlier one is pending or dead (``HOLDING_STATUSES``): one
+    key's deliveries never run concurrently, and they run in order. A dead letter holds back
+    the later deliveries of its key until an operator retries or discards it.
     PostgreSQL claims with ``FOR UPDATE SKIP LOCKED`` (relays never wait on each other);
     SQLite serialises writers, and one claimer per process and database runs at a time.
     """
@@ -142,18 +146,23 @@ async def claim(
 async def _claim_sqlite(
     conn: AsyncConnection, listeners: Sequence[str], token: uuid.UUID, params: dict[str, Any]
 ) -> list[Claim]:
-    cand, prior = DELIVERIES.alias("cand"), DELIVERIES.alias("prior")
-    earlier_open = (
+    cand, other = DELIVERIES.alias("cand"), DELIVERIES.alias("other")
+    # Statuses rendered as literals, as in the partial index's predicate: SQLite then uses it.
+    holding: BindParameter[str] = bindparam(
+        "holding", list(HOLDING_STATUSES), expanding=True, literal_execute=True
+    )
+    held_back = (
         exists()
-        .where(prior.c.listener_id == cand.c.listener_id)
-        .where(prior.c.ordering_key == cand.c.ordering_key)
-        .where(prior.c.id < cand.c.id, prior.c.status.in_(OPEN_STATUSES))
+        .where(other.c.listener_id == cand.c.listener_id)
+        .where(other.c.ordering_key == cand.c.ordering_key)
+        .where(other.c.status.in_(holding))
+        .where(or_(other.c.id < cand.c.id, other.c.status == _RUNNING))
     )
     due = (
         select(cand.c.id)
         .where(cand.c.status == _PENDING, cand.c.available_at <= params["now"])
         .where(cand.c.listener_id.in_(listeners))
-        .where(or_(cand.c.ordering_key.is_(None), ~earlier_open))
+        .where(or_(cand.c.ordering_key.is_(None), ~held_back))
         .order_by(cand.c.available_at, cand.c.id)
         .limit(params["limit"])
     )
