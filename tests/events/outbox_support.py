@@ -8,10 +8,15 @@ raw SQL (not in ``Base.metadata``), so the models-versus-migrations check never 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, ClassVar
 
 from sqlalchemy import text
@@ -51,10 +56,17 @@ class OtherProbeEmitted(Event):
 
 @listener(ProbeEmitted, delivery="durable", listener_id=PROBE_LISTENER, retry=PROBE_POLICY)
 async def record_probe(event: ProbeEmitted) -> None:
-    """Insert one probe row per delivery (after ``OUTBOX_PROBE_DELAY_MS``)."""
+    """Insert one probe row per delivery (after ``OUTBOX_PROBE_DELAY_MS``).
+
+    When ``OUTBOX_PROBE_GATE`` names a file, each delivery first waits until that file exists,
+    so a test can hold a worker's deliveries in flight for as long as it needs.
+    """
     delay = float(os.environ.get("OUTBOX_PROBE_DELAY_MS", "0")) / 1000
     if delay:
         await asyncio.sleep(delay)
+    gate = os.environ.get("OUTBOX_PROBE_GATE")
+    while gate and not Path(gate).exists():
+        await asyncio.sleep(0.02)
     await insert_probe(event.n)
 
 
@@ -128,3 +140,49 @@ class FakeClock:
     def advance(self, seconds: float) -> datetime:
         self.now += timedelta(seconds=seconds)
         return self.now
+
+
+async def until(
+    check: Callable[[], Awaitable[bool] | bool], timeout: float = 30.0, what: str = "a condition"
+) -> None:
+    """Wait until ``check()`` holds, polling; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+def worker_env(database_url: str, **overrides: str) -> dict[str, str]:
+    """The environment of a ``python -m app worker`` running :data:`listeners` on a fast relay."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "EVENTS_"))}
+    env.update(
+        DATABASE_URL=database_url,
+        APP_ENV="test",
+        APP_LOG_LEVEL="WARNING",
+        EVENTS_EXTRA_LISTENERS="tests.events.outbox_support:listeners",
+        EVENTS_RELAY_CONCURRENCY="8",
+        EVENTS_RELAY_LEASE_SECONDS="2",
+        EVENTS_RELAY_HEARTBEAT_SECONDS="0.5",
+        EVENTS_RELAY_POLL_MIN_SECONDS="0.05",
+        EVENTS_RELAY_POLL_MAX_SECONDS="0.5",
+        OUTBOX_PROBE_DELAY_MS="20",
+    )
+    env.update(overrides)
+    return env
+
+
+def start_worker(env: dict[str, str], root: Path) -> subprocess.Popen[str]:
+    """Start ``python -m app worker`` in ``root``; its output (stdout and stderr) is piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "app", "worker"],
+        env=env,
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 import signal
-import subprocess
-import sys
-import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -28,45 +22,13 @@ from tests.events.outbox_support import (
     ready_emitter,
     record_probe,
     scalar,
+    start_worker,
     statuses,
+    until,
+    worker_env,
 )
 
 EVENTS = 500
-
-
-def _worker_env(database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "EVENTS_"))}
-    env.update(
-        DATABASE_URL=database_url,
-        APP_ENV="test",
-        APP_LOG_LEVEL="WARNING",
-        EVENTS_EXTRA_LISTENERS="tests.events.outbox_support:listeners",
-        EVENTS_RELAY_CONCURRENCY="8",
-        EVENTS_RELAY_LEASE_SECONDS="2",
-        EVENTS_RELAY_HEARTBEAT_SECONDS="0.5",
-        EVENTS_RELAY_POLL_MIN_SECONDS="0.05",
-        EVENTS_RELAY_POLL_MAX_SECONDS="0.5",
-        OUTBOX_PROBE_DELAY_MS="20",
-    )
-    return env
-
-
-def _start_worker(env: dict[str, str], root: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "app", "worker"],
-        env=env,
-        cwd=root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-async def _until(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 @pytest.mark.slow
@@ -74,7 +36,7 @@ async def test_a_killed_worker_loses_nothing_and_doubles_nothing(
     db: Database, database_url: str, project_root: Path
 ) -> None:
     await create_probe_table(db)
-    env = _worker_env(database_url)
+    env = worker_env(database_url)
     first = second = None
     try:
         emitter = ready_emitter(db, record_probe)
@@ -86,20 +48,20 @@ async def test_a_killed_worker_loses_nothing_and_doubles_nothing(
         async def probes_at_least(count: int) -> bool:
             return int(await scalar(db, "SELECT count(*) FROM outbox_probe")) >= count
 
-        first = _start_worker(env, project_root)
-        await _until(lambda: probes_at_least(60), 60, "the first worker to deliver")
+        first = start_worker(env, project_root)
+        await until(lambda: probes_at_least(60), 60, "the first worker to deliver")
         first.send_signal(signal.SIGKILL)
         first.wait(10)
         at_kill = await statuses(db)
         assert at_kill.get("done", 0) < EVENTS, "the worker finished before it was killed"
         assert at_kill.get("running", 0) > 0, f"nothing was in flight at the kill: {at_kill}"
 
-        second = _start_worker(env, project_root)
+        second = start_worker(env, project_root)
 
         async def all_done() -> bool:
             return (await statuses(db)).get("done", 0) == EVENTS
 
-        await _until(all_done, 60, "the second worker to finish")
+        await until(all_done, 60, "the second worker to finish")
         second.send_signal(signal.SIGTERM)
         output, _ = second.communicate(timeout=30)
         assert second.returncode == 0, output
@@ -161,7 +123,7 @@ async def test_two_relays_share_5000_deliveries_without_duplicates(
         async def all_done() -> bool:
             return (await statuses(db)).get("done", 0) == total
 
-        await _until(all_done, 120, "5000 deliveries")
+        await until(all_done, 120, "5000 deliveries")
     finally:
         for relay in relays:
             await relay.stop()
