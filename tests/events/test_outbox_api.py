@@ -212,6 +212,10 @@ async def test_an_admin_replays_the_organisations_history_to_a_new_listener(
     }
     again = await client.post(REPLAY, json=body, headers=admin.headers)
     assert again.json()["queued"] == 0  # its delivery is still open: nothing doubles
+    to_dead = await client.post(
+        REPLAY, json={**body, "listener_id": "tests.api.picky"}, headers=admin.headers
+    )
+    assert to_dead.json()["queued"] == 0  # a dead letter is retried, not replayed twice
     await settle(app)
     assert backfilled == [(admin.organization_id, 0)]
     window = {**body, "since": "2999-01-01T00:00:00Z"}

@@ -33,7 +33,7 @@ from app.core.errors import AppError, Conflict, NotFound
 from app.events.app_emitter import AppEmitter
 from app.events.delivery import RetryPolicy
 from app.events.outbox.models import (
-    OPEN_STATUSES,
+    HOLDING_STATUSES,
     DeliveryStatus,
     JSONType,
     OutboxDelivery,
@@ -285,7 +285,8 @@ async def replay(
     """Queue stored events matching ``pattern`` since ``since`` for one durable listener.
 
     This is how a new listener is backfilled. Only events the listener subscribes to are
-    queued, and an event that already has a pending or running delivery for it is skipped.
+    queued, and an event that already has a pending, running or dead delivery for it is skipped
+    (retry a dead letter instead of replaying its event, or it would be delivered twice).
     The history holds the events that had at least one durable listener when emitted.
 
     Args:
@@ -323,7 +324,7 @@ async def replay(
     already_open = (
         exists()
         .where(D.c.event_id == E.c.id, D.c.listener_id == listener_id)
-        .where(D.c.status.in_(OPEN_STATUSES))
+        .where(D.c.status.in_(HOLDING_STATUSES))
     )
     source = (
         select(
