@@ -251,6 +251,36 @@ async def test_a_delivery_outliving_its_lease_keeps_it_while_its_relay_heartbeat
     assert attempts == [1]  # it ran once
 
 
+async def test_a_relay_whose_heartbeat_is_late_never_rescues_what_it_still_runs(
+    db: Database,
+) -> None:
+    clock = FakeClock()
+    gate = asyncio.Event()
+    started: list[int] = []
+
+    @listener(ProbeEmitted, delivery="durable", listener_id="tests.stalled")
+    async def stalled(event: ProbeEmitted) -> None:
+        started.append(event.n)
+        await gate.wait()
+
+    emitter = ready_emitter(db, stalled, clock=clock)
+    config = RelayConfig(lease_seconds=30, heartbeat_seconds=3600, listen=False)  # no heartbeat
+    holder = Relay(emitter, db, config, clock=clock, worker="holder")
+    rival = Relay(emitter, db, config, clock=clock, worker="rival")
+    await emitter.emit_async(ProbeEmitted(organization_id=ORG, n=1))
+    await holder.start()
+    try:
+        await until(lambda: bool(started), what="the delivery to start")
+        clock.advance(31)  # the lease has expired: the heartbeat is late
+        assert await holder.rescue() == 0  # it is still running here
+        [row] = await _deliveries(db)
+        assert (row.status, row.worker) == ("running", "holder")
+        assert await rival.rescue() == 1  # another relay does take it back
+    finally:
+        gate.set()
+        await holder.stop()
+
+
 # -- 3. scheduled pruning ------------------------------------------------------------------------
 
 

@@ -117,6 +117,7 @@ class Relay:
             policy_of=self._policy,
             now=self.clock(),
             rand=self.rng.random,
+            keep=[claimed.token for claimed in self._held()],
         )
 
     # -- running as a service ----------------------------------------------------------------
@@ -133,6 +134,7 @@ class Relay:
         self._tasks = [
             asyncio.create_task(self._claim_loop(), name="outbox-relay"),
             asyncio.create_task(self._maintenance_loop(), name="outbox-maintenance"),
+            asyncio.create_task(self._prune_loop(), name="outbox-prune"),
         ]
         logger.info(
             "relay %s started: %d listener(s), concurrency %d",
@@ -173,8 +175,9 @@ class Relay:
         self.request_stop()
         if not self._tasks:
             return
-        claim_loop, maintenance = self._tasks
-        await asyncio.gather(claim_loop, return_exceptions=True)  # exits at its next turn
+        claim_loop, maintenance, pruning = self._tasks
+        pruning.cancel()  # a prune is batched: cancelling one leaves no half-written state
+        await asyncio.gather(claim_loop, pruning, return_exceptions=True)  # claims: next turn
         queued, self._queue = list(self._queue), deque()
         if queued:  # claimed but never started: hand them back at once
             await store.release(self.database, queued, now=self.clock())
@@ -274,7 +277,6 @@ class Relay:
                     idle = min(idle * 2, config.poll_max_seconds)
 
     async def _maintenance_loop(self) -> None:
-        last_prune = asyncio.get_running_loop().time()
         try:
             if await self.rescue():  # a restarted worker takes back what its predecessor held
                 self.wake()
@@ -288,14 +290,22 @@ class Relay:
                 await store.heartbeat(self.database, tokens, until=until)
                 if await self.rescue():
                     self.wake()
-                interval = self.config.prune_interval_seconds
-                if interval and asyncio.get_running_loop().time() - last_prune >= interval:
-                    last_prune = asyncio.get_running_loop().time()
-                    await prune_history(
-                        self.database, retention=self.config.retention, now=self.clock()
-                    )
             except Exception:
                 logger.exception("relay %s: maintenance failed; retrying", self.worker)
+
+    async def _prune_loop(self) -> None:
+        """Prune history every interval, apart from heartbeats: a long prune never delays them."""
+        interval = self.config.prune_interval_seconds
+        if not interval:
+            return
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await prune_history(
+                    self.database, retention=self.config.retention, now=self.clock()
+                )
+            except Exception:
+                logger.exception("relay %s: pruning history failed; retrying", self.worker)
 
     async def _deliver(self, claimed: store.Claim) -> None:
         context = DeliveryContext(

@@ -11,7 +11,7 @@ import asyncio
 import traceback
 import uuid
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -26,6 +26,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     type_coerce,
     update,
 )
@@ -343,10 +344,13 @@ async def rescue_expired(
     now: datetime,
     rand: Callable[[], float],
     limit: int = 100,
+    keep: Collection[uuid.UUID] = (),
 ) -> int:
     """Return deliveries whose lease expired (their worker died or stalled) to the queue.
 
     The lost attempt is recorded in the error history and counts toward ``max_attempts``.
+    ``keep`` names the lease tokens the caller itself still holds: a relay whose heartbeat
+    was late never takes back a delivery it is still running.
     """
     if not listeners:
         return 0
@@ -364,6 +368,7 @@ async def rescue_expired(
                 )
                 .where(DELIVERIES.c.status == _RUNNING, DELIVERIES.c.lease_until < now)
                 .where(DELIVERIES.c.listener_id.in_(listeners))
+                .where(DELIVERIES.c.lease_token.not_in(list(keep)) if keep else true())
                 .order_by(DELIVERIES.c.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
