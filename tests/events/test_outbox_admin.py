@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -31,6 +30,7 @@ from tests.events.outbox_support import (
     ready_emitter,
     record_probe,
     statuses,
+    worker_env,
 )
 
 
@@ -179,17 +179,9 @@ def test_times_parse_as_iso_8601_or_ages() -> None:
 
 
 def _cli(args: list[str], database_url: str, root: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "EVENTS_"))}
-    env.update(
-        DATABASE_URL=database_url,
-        APP_ENV="test",
-        APP_LOG_LEVEL="WARNING",
-        EVENTS_EXTRA_LISTENERS="tests.events.outbox_support:listeners",
-        COLUMNS="200",
-    )
     return subprocess.run(
         [sys.executable, "-m", "app", "events", *args],
-        env=env,
+        env=worker_env(database_url, COLUMNS="200"),
         cwd=root,
         capture_output=True,
         text=True,

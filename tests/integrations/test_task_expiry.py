@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -27,13 +26,10 @@ INTERVAL = 300
 
 
 @pytest.fixture
-def sandbox_settings(demo_key: tuple[Path, str]) -> SandboxSettings:
-    return SandboxSettings(
-        users=50,
-        seed=42,
-        jwt_key_file=demo_key[0],
-        new_task_interval_seconds=INTERVAL,
-        task_lifetime_generations=LIFETIME,
+def sandbox_settings(sandbox_settings: SandboxSettings) -> SandboxSettings:
+    """The shared sandbox, with tasks that expire after a few generations."""
+    return sandbox_settings.model_copy(
+        update={"new_task_interval_seconds": INTERVAL, "task_lifetime_generations": LIFETIME}
     )
 
 
