@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -119,7 +120,11 @@ async def test_a_later_approval_expires_like_a_bpm_task(
     (new,) = [
         a for a in await client.pending_approvals(approver=approver) if a.record_id not in base
     ]
-    ids = {"approver": approver, "workflow_name": new.workflow_name, "record_id": new.record_id}
+    ids: dict[str, Any] = {
+        "approver": approver,
+        "workflow_name": new.workflow_name,
+        "record_id": new.record_id,
+    }
     stale = await client.approval_detail(**ids)
     assert stale.actions == ("Approve", "Reject")
 
