@@ -11,7 +11,8 @@ from datetime import timedelta
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from app.core.db import Database, session_scope, utcnow
 from app.core.settings import DatabaseSettings, Settings
@@ -179,6 +180,50 @@ async def test_a_retried_delivery_waits_while_a_later_one_of_its_key_runs(db: Da
     assert [c.id for c in await _claim(db, "tests.timed")] == [first]
 
 
+async def test_the_database_refuses_a_second_running_delivery_of_one_key(db: Database) -> None:
+    emitter = ready_emitter(db, timed)
+    async with session_scope():
+        for n in range(2):
+            emitter.emit(ProbeEmitted(organization_id=ORG, n=n, key="alice"))
+        emitter.emit(ProbeEmitted(organization_id=ORG, n=2, key="bob"))
+    first, second = await _ids(db, "alice")
+    [bob] = await _ids(db, "bob")
+    start = update(OutboxDelivery).values(status="running")
+    async with db.sessionmaker() as session, session.begin():
+        await session.execute(start.where(OutboxDelivery.id.in_([first, bob])))
+    with pytest.raises(IntegrityError) as refused:
+        async with db.sessionmaker() as session, session.begin():
+            await session.execute(start.where(OutboxDelivery.id == second))
+    assert store.lost_key_race(refused.value)
+
+
+async def test_a_claim_that_loses_an_ordering_key_race_claims_again(
+    db: Database, is_postgres: bool
+) -> None:
+    if not is_postgres:
+        pytest.skip("SQLite serialises writers: two claims never overlap")
+    emitter = ready_emitter(db, timed)
+    async with session_scope():
+        for n in range(2):
+            emitter.emit(ProbeEmitted(organization_id=ORG, n=n, key="alice"))
+    first, second = await _ids(db, "alice")
+    async with session_scope() as session:
+        await discard_delivery(session, first, now=utcnow())
+    async with db.engine.connect() as rival:
+        # Another relay starts the second delivery but has not committed yet...
+        await rival.execute(
+            update(OutboxDelivery).where(OutboxDelivery.id == second).values(status="running")
+        )
+        async with session_scope() as session:  # ...while an operator retries the first.
+            await retry_delivery(session, first, now=utcnow())
+        claiming = asyncio.create_task(_claim(db, "tests.timed"))
+        await asyncio.sleep(0.3)  # the claim picked the first and waits on the rival's index entry
+        assert not claiming.done()
+        await rival.commit()
+    assert await claiming == []  # it lost, claimed again, and now sees the second running
+    assert await statuses(db) == {"pending": 1, "running": 1}
+
+
 @pytest.mark.usefixtures("fresh")
 async def test_a_local_commit_wakes_an_idle_relay_at_once(db: Database) -> None:
     emitter = ready_emitter(db, timed)
@@ -283,7 +328,7 @@ async def _run_app_and_emit(*, expect_delivered: bool) -> None:
     reset_settings()
 
 
-def _lifespan(app: FastAPI) -> AbstractAsyncContextManager[None]:
+def _lifespan(app: FastAPI) -> AbstractAsyncContextManager[object]:
     return app.router.lifespan_context(app)
 
 

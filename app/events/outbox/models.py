@@ -67,6 +67,10 @@ _HOLDING_PREDICATE = "ordering_key IS NOT NULL AND status IN ({})".format(
     ", ".join(f"'{status}'" for status in HOLDING_STATUSES)
 )
 
+_RUNNING_KEYED = "ordering_key IS NOT NULL AND status = 'running'"
+RUNNING_KEY_INDEX = "uq_outbox_deliveries_running_key"
+"""The unique index that refuses a second running delivery of one listener and key."""
+
 
 class OutboxEvent(Base):
     """One emitted event that had durable listeners: its envelope and its JSON payload."""
@@ -135,6 +139,16 @@ class OutboxDelivery(Timestamps, Base):
             "id",
             postgresql_where=text(_HOLDING_PREDICATE),
             sqlite_where=text(_HOLDING_PREDICATE),
+        ),
+        # The claim's check is a snapshot; this makes "one running delivery per listener and
+        # key" a fact of the database, even when two relays claim at the same moment.
+        Index(
+            RUNNING_KEY_INDEX,
+            "listener_id",
+            "ordering_key",
+            unique=True,
+            postgresql_where=text(_RUNNING_KEYED),
+            sqlite_where=text(_RUNNING_KEYED),
         ),
     )
 

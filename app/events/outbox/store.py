@@ -8,6 +8,7 @@ listener's writes roll back with it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import traceback
 import uuid
 import weakref
@@ -30,6 +31,7 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.db import Database
@@ -37,6 +39,7 @@ from app.events.delivery import RetryPolicy
 from app.events.emitter import qualified_name
 from app.events.outbox.models import (
     HOLDING_STATUSES,
+    RUNNING_KEY_INDEX,
     DeliveryStatus,
     OutboxDelivery,
     OutboxEvent,
@@ -104,7 +107,24 @@ ORDER BY c.id
 """
 )
 
+logger = logging.getLogger(__name__)
+
 _sqlite_claimers: weakref.WeakKeyDictionary[Database, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def lost_key_race(exc: IntegrityError) -> bool:
+    """Whether ``exc`` is the running-key index refusing a second running delivery of a key."""
+    message = str(exc.orig)
+    # PostgreSQL names the index; SQLite names its columns.
+    return RUNNING_KEY_INDEX in message or _SQLITE_RUNNING_KEY in message
+
+
+_SQLITE_RUNNING_KEY = (
+    "UNIQUE constraint failed: outbox_deliveries.listener_id, outbox_deliveries.ordering_key"
+)
+
+CLAIM_ATTEMPTS = 3
+"""How many times a claim that lost an ordering-key race is tried again before giving up."""
 
 
 async def claim(
@@ -123,7 +143,9 @@ async def claim(
     key's deliveries never run concurrently, and they run in order. A dead letter holds back
     the later deliveries of its key until an operator retries or discards it.
     PostgreSQL claims with ``FOR UPDATE SKIP LOCKED`` (relays never wait on each other);
-    SQLite serialises writers, and one claimer per process and database runs at a time.
+    SQLite serialises writers, and one claimer per process and database runs at a time. The
+    unique index ``RUNNING_KEY_INDEX`` settles two relays claiming one key at the same moment:
+    the loser's batch rolls back and is claimed again.
     """
     if not listeners or limit <= 0:
         return []
@@ -135,6 +157,21 @@ async def claim(
         "worker": worker,
         "limit": limit,
     }
+    for attempt in range(1, CLAIM_ATTEMPTS + 1):
+        try:
+            return await _claim_once(database, listeners, token, params)
+        except IntegrityError as exc:
+            if not lost_key_race(exc):
+                raise
+            # Another relay started a delivery of the same key since our snapshot: the whole
+            # batch rolled back; claiming again sees that delivery and skips its key.
+            logger.info("claim lost an ordering-key race (attempt %d); claiming again", attempt)
+    return []
+
+
+async def _claim_once(
+    database: Database, listeners: Sequence[str], token: uuid.UUID, params: dict[str, Any]
+) -> list[Claim]:
     if not database.is_sqlite:
         async with database.engine.begin() as conn:
             result = await conn.execute(_PG_CLAIM, {**params, "listeners": list(listeners)})
