@@ -90,7 +90,22 @@ class SecuritySettings(BaseSettings):
     argon2_memory_cost_kib: int = Field(default=65536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
     encryption_key: SecretStr = SecretStr(INSECURE_ENCRYPTION_KEY)
-    """Key for secrets stored in the database (integration credentials)."""
+    """Key for secrets stored in the database (integration credentials): it seals every secret
+    written, and opens them."""
+    encryption_keys_previous: SecretStr = SecretStr("")
+    """Comma-separated keys that sealed secrets before ``encryption_key`` (newest first): they
+    only open secrets, never seal them. Keep one here until ``python -m app integration
+    rotate-key`` has re-sealed everything under the current key."""
+
+    def previous_encryption_keys(self) -> list[SecretStr]:
+        """Return the previous keys, in order, without blanks or the current key."""
+        current = self.encryption_key.get_secret_value()
+        keys: list[SecretStr] = []
+        for part in self.encryption_keys_previous.get_secret_value().split(","):
+            key = part.strip()
+            if key and key != current and all(k.get_secret_value() != key for k in keys):
+                keys.append(SecretStr(key))
+        return keys
 
 
 class UserSettings(BaseSettings):
@@ -327,6 +342,11 @@ class Settings:
             problems.append("AUTH_JWT_SECRET is shorter than 32 characters")
         if self.security.encryption_key.get_secret_value() == INSECURE_ENCRYPTION_KEY:
             problems.append("AUTH_ENCRYPTION_KEY is the insecure default")
+        # The default is published: secrets it opens are as good as plain text, and anyone could
+        # forge one. A database still sealed with it is re-sealed outside prod (see README).
+        previous = self.security.previous_encryption_keys()
+        if any(key.get_secret_value() == INSECURE_ENCRYPTION_KEY for key in previous):
+            problems.append("AUTH_ENCRYPTION_KEYS_PREVIOUS holds the insecure default")
         if self.app.seed_demo:
             problems.append("APP_SEED_DEMO is on")
         if self.sandbox.enabled:

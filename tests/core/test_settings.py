@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.core.settings import (
+    INSECURE_ENCRYPTION_KEY,
     AppSettings,
     DatabaseSettings,
     Environment,
@@ -50,6 +51,12 @@ def _prod(**overrides: object) -> Settings:
 
 def test_production_with_real_secrets_starts() -> None:
     ensure_safe(_prod())
+    previous = SecuritySettings(
+        jwt_secret="x" * 40,
+        encryption_key="k" * 40,
+        encryption_keys_previous="an-older-real-key",
+    )
+    ensure_safe(_prod(security=previous))
 
 
 @pytest.mark.parametrize(
@@ -58,6 +65,16 @@ def test_production_with_real_secrets_starts() -> None:
         ({"security": SecuritySettings(encryption_key="k" * 40)}, "AUTH_JWT_SECRET"),
         ({"security": SecuritySettings(jwt_secret="short", encryption_key="k" * 40)}, "shorter"),
         ({"security": SecuritySettings(jwt_secret="x" * 40)}, "AUTH_ENCRYPTION_KEY"),
+        (
+            {
+                "security": SecuritySettings(
+                    jwt_secret="x" * 40,
+                    encryption_key="k" * 40,
+                    encryption_keys_previous="old-key," + INSECURE_ENCRYPTION_KEY,
+                )
+            },
+            "AUTH_ENCRYPTION_KEYS_PREVIOUS",
+        ),
         ({"app": AppSettings(env=Environment.PROD, seed_demo=True)}, "APP_SEED_DEMO"),
         ({"sandbox": SandboxSettings(enabled=True)}, "SANDBOX_ENABLED"),
     ],

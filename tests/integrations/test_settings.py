@@ -1,4 +1,4 @@
-"""Every integration, resilience and sandbox setting is in .env.example with its default."""
+"""Every integration, resilience, sandbox and AUTH_ setting is in .env.example with its default."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from app.core.settings import (
     HttpSettings,
     OracleFusionSettings,
     SandboxSettings,
+    SecuritySettings,
     YardiSettings,
 )
 
@@ -23,6 +24,7 @@ CLASSES: list[type[BaseSettings]] = [
     YardiSettings,
     FcmSettings,
     SandboxSettings,
+    SecuritySettings,
 ]
 
 

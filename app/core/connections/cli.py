@@ -1,4 +1,4 @@
-"""``python -m app integration ...``: set and show an organisation's integration connections.
+"""``python -m app integration ...``: set and show connections; re-seal secrets under a new key.
 
 Secrets are best given as files (``--password-file``, ``--private-key-file``,
 ``--license-file``) so they stay out of shell history; ``show`` never prints them.
@@ -136,6 +136,47 @@ def show(
             return view.model_dump_json(indent=2)
 
     typer.echo(_run(work))
+
+
+@integration_cli.command("rotate-key")
+def rotate_key(
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, max=10_000, help="Rows per transaction.")
+    ] = 100,
+) -> None:
+    """Re-encrypt every organisation's stored secrets under AUTH_ENCRYPTION_KEY.
+
+    Rows are decided one by one, each batch in its own transaction: a row that a previous key
+    (AUTH_ENCRYPTION_KEYS_PREVIOUS) opens is re-encrypted, one already under the current key is
+    skipped, and one that no configured key opens is left exactly as it was. Never half-written;
+    safe to run again. Exits 1, naming the rows, when some secret cannot be decrypted.
+    """
+
+    async def work() -> service.SecretsRotation:
+        return await service.rotate_secrets(batch_size=batch_size)
+
+    report: service.SecretsRotation = run_command(work)
+    typer.echo(
+        f"re-encrypted {report.resealed} connection(s) under AUTH_ENCRYPTION_KEY; "
+        f"{report.current} already were"
+        + (f"; {report.changed} changed while this ran (run again)" if report.changed else "")
+    )
+    if report.unreadable:
+        typer.echo(
+            f"error: {len(report.unreadable)} connection(s) cannot be decrypted with "
+            "AUTH_ENCRYPTION_KEY or any key of AUTH_ENCRYPTION_KEYS_PREVIOUS, and were left as "
+            "they were:",
+            err=True,
+        )
+        for row in report.unreadable:
+            typer.echo(
+                f"  {row.kind} of {row.organization_name!r} ({row.organization_id})", err=True
+            )
+        typer.echo(
+            "Add the key that sealed them to AUTH_ENCRYPTION_KEYS_PREVIOUS and run this again.",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 def _validated(model: type[BaseModel], values: dict[str, Any]) -> BaseModel:

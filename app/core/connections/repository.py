@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.connections.models import IntegrationConnection
+from app.core.tenancy import Organization
+
+
+class SealedSecrets(NamedTuple):
+    """One connection's sealed secrets, and whose they are."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    organization_name: str
+    kind: str
+    secrets: str
 
 
 async def get(
@@ -33,3 +45,48 @@ async def list_for(
         .order_by(IntegrationConnection.kind)
     )
     return list(result.scalars())
+
+
+async def sealed_page(
+    session: AsyncSession, *, after: uuid.UUID | None, limit: int
+) -> list[SealedSecrets]:
+    """Return up to ``limit`` connections' sealed secrets, of every organisation, after ``after``.
+
+    Keyset-paged by id, so a run over every organisation never holds the whole table.
+    """
+    query = (
+        select(
+            IntegrationConnection.id,
+            IntegrationConnection.organization_id,
+            Organization.name,
+            IntegrationConnection.kind,
+            IntegrationConnection.secrets,
+        )
+        .join(Organization, Organization.id == IntegrationConnection.organization_id)
+        .order_by(IntegrationConnection.id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(IntegrationConnection.id > after)
+    result = await session.execute(query)
+    return [SealedSecrets(*row) for row in result.all()]
+
+
+async def replace_secrets(
+    session: AsyncSession, *, connection_id: uuid.UUID, sealed: str, resealed: str
+) -> bool:
+    """Swap the sealed secrets of one connection if they are still ``sealed``.
+
+    A connection changed since it was read (an admin's PUT) is left alone: its new secrets are
+    already sealed with the current key. ``updated_at`` is kept: no setting changed.
+
+    Returns:
+        Whether the row was swapped.
+    """
+    result = await session.execute(
+        update(IntegrationConnection)
+        .where(IntegrationConnection.id == connection_id, IntegrationConnection.secrets == sealed)
+        .values(secrets=resealed, updated_at=IntegrationConnection.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    return int(cast(CursorResult[Any], result).rowcount) == 1

@@ -2,18 +2,21 @@
 
 Secrets are sealed with :class:`~app.core.connections.crypto.SecretBox` before they reach the
 database and only opened for the integration runtime. Nothing here logs a value.
+:func:`rotate_secrets` re-seals every organisation's secrets under the current key.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, SecretStr, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.connections import repository
-from app.core.connections.crypto import SecretBox, secret_box
+from app.core.connections.crypto import SecretBox, SecretsUnreadable, configured_box
 from app.core.connections.models import IntegrationConnection
 from app.core.connections.schemas import (
     CONNECTION_TYPES,
@@ -24,10 +27,13 @@ from app.core.connections.schemas import (
     YardiConnection,
     view_of,
 )
+from app.core.db import session_scope
 from app.core.errors import AppError, Conflict, NotFound
 from app.core.settings import get_settings
 
 C = TypeVar("C", bound=Connection)
+
+logger = logging.getLogger(__name__)
 
 
 class IntegrationNotConfigured(NotFound):
@@ -47,12 +53,31 @@ class InvalidIntegrationSettings(AppError):
 
 
 def _box(box: SecretBox | None) -> SecretBox:
-    return box or secret_box(get_settings().security.encryption_key)
+    return box or configured_box(get_settings().security)
 
 
 def _load(row: IntegrationConnection, box: SecretBox) -> Connection:
+    """Return the stored connection with its secrets opened.
+
+    Raises:
+        SecretsUnreadable: no configured key opens them (logged with whose they are).
+    """
     cls = CONNECTION_TYPES[IntegrationKind(row.kind)]
-    stored = {**(row.options or {}), **box.open(row.secrets)}
+    try:
+        secrets = box.open(row.secrets)
+    except SecretsUnreadable:
+        logger.error(
+            "the %s secrets of organisation %s cannot be decrypted with AUTH_ENCRYPTION_KEY or "
+            "any key of AUTH_ENCRYPTION_KEYS_PREVIOUS",
+            row.kind,
+            row.organization_id,
+        )
+        raise SecretsUnreadable(
+            f"The stored {row.kind} secrets cannot be decrypted with any configured key; "
+            "an operator must configure the key that sealed them.",
+            integration=row.kind,
+        ) from None
+    stored = {**(row.options or {}), **secrets}
     values = {
         **{name: value for name, value in stored.items() if name in cls.model_fields},
         "base_url": row.base_url,
@@ -75,6 +100,7 @@ async def get_connection(
     Raises:
         IntegrationNotConfigured: nothing is stored for this organisation and kind.
         IntegrationDisabled: it is stored but switched off (unless ``require_enabled=False``).
+        SecretsUnreadable: no configured key opens the stored secrets.
     """
     row = await repository.get(session, organization_id=organization_id, kind=kind.kind.value)
     if row is None:
@@ -95,7 +121,12 @@ async def describe_connection(
     kind: IntegrationKind,
     box: SecretBox | None = None,
 ) -> ConnectionView:
-    """Return the connection as admins see it: no secret, only whether each one is set."""
+    """Return the connection as admins see it: no secret, only whether each one is set.
+
+    Raises:
+        IntegrationNotConfigured: nothing is stored for this organisation and kind.
+        SecretsUnreadable: no configured key opens the stored secrets.
+    """
     row = await repository.get(session, organization_id=organization_id, kind=kind.value)
     if row is None:
         raise IntegrationNotConfigured(f"{kind.value} is not configured for this organisation.")
@@ -115,6 +146,8 @@ async def set_connection(
     Raises:
         InvalidIntegrationSettings: the result would be incomplete or invalid (a basic
             connection without a password, a key that is not RSA...).
+        SecretsUnreadable: no configured key opens the stored secrets (they are merged with
+            the changes, so nothing is written).
     """
     box = _box(box)
     cls = CONNECTION_TYPES[kind]
@@ -147,6 +180,74 @@ async def set_connection(
     return view_of(connection, updated_at=row.updated_at)
 
 
+@dataclass
+class SecretsRotation:
+    """What :func:`rotate_secrets` did."""
+
+    resealed: int = 0
+    """Connections whose secrets it sealed again with the current key."""
+    current: int = 0
+    """Connections already sealed with the current key (left as they were)."""
+    changed: int = 0
+    """Connections changed by someone else between the read and the swap (left to that change,
+    sealed with whatever key its process had)."""
+    unreadable: list[repository.SealedSecrets] = field(default_factory=list)
+    """Connections no configured key opens (left as they were)."""
+
+
+async def rotate_secrets(*, batch_size: int = 100, box: SecretBox | None = None) -> SecretsRotation:
+    """Seal every organisation's stored secrets again with the current key, batch by batch.
+
+    Each batch is its own transaction, and each row is decided alone: a row that the current key
+    already opens is skipped, a row that a previous key opens is re-sealed (``MultiFernet.rotate``)
+    and swapped only if nobody changed it since it was read, and a row that no configured key
+    opens is left exactly as it was and reported. No row is ever half-written, an interrupted run
+    leaves every row readable, and running it again only finishes the work (idempotent).
+
+    Args:
+        batch_size: rows read, re-sealed and committed at a time.
+        box: the keys (default: ``AUTH_ENCRYPTION_KEY`` and ``AUTH_ENCRYPTION_KEYS_PREVIOUS``).
+
+    Returns:
+        How many rows were re-sealed, already current or changed meanwhile, and which rows are
+        unreadable.
+    """
+    box = _box(box)
+    report = SecretsRotation()
+    after: uuid.UUID | None = None
+    while True:
+        async with session_scope(join=False) as session:
+            page = await repository.sealed_page(session, after=after, limit=batch_size)
+            for row in page:
+                if box.sealed_with_current_key(row.secrets):
+                    report.current += 1
+                    continue
+                try:
+                    resealed = box.reseal(row.secrets)
+                except SecretsUnreadable:
+                    report.unreadable.append(row)
+                    continue
+                swapped = await repository.replace_secrets(
+                    session, connection_id=row.id, sealed=row.secrets, resealed=resealed
+                )
+                if swapped:
+                    report.resealed += 1
+                else:
+                    report.changed += 1
+        if len(page) < batch_size:
+            break
+        after = page[-1].id
+    logger.info(
+        "integration secrets re-sealed: %d, already current: %d, changed meanwhile: %d, "
+        "unreadable: %d",
+        report.resealed,
+        report.current,
+        report.changed,
+        len(report.unreadable),
+    )
+    return report
+
+
 def _plain(connection: Connection) -> dict[str, Any]:
     return {
         name: value.get_secret_value() if isinstance(value, SecretStr) else value
@@ -175,8 +276,11 @@ __all__ = [
     "IntegrationNotConfigured",
     "InvalidIntegrationSettings",
     "OracleFusionConnection",
+    "SecretsRotation",
+    "SecretsUnreadable",
     "YardiConnection",
     "describe_connection",
     "get_connection",
+    "rotate_secrets",
     "set_connection",
 ]
