@@ -10,10 +10,12 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from app.core.connections.cli import integration_cli
 from app.core.settings import (
     Environment,
+    InsecureSettingsError,
     Settings,
     ensure_safe,
     get_settings,
@@ -31,8 +33,20 @@ cli = typer.Typer(
 
 
 def _settings() -> Settings:
-    settings = get_settings()
-    ensure_safe(settings)
+    """The process settings, or a one-line refusal (exit 1) instead of a traceback."""
+    try:
+        settings = get_settings()
+        ensure_safe(settings)
+    except InsecureSettingsError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    except ValidationError as exc:
+        # Never echo the input: it may be a secret.
+        fields = "; ".join(
+            f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors()
+        )
+        typer.echo(f"invalid settings ({exc.title}): {fields}", err=True)
+        raise typer.Exit(1) from None
     return settings
 
 

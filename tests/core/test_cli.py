@@ -54,6 +54,15 @@ def test_prod_with_defaults_refuses_to_start(tmp_path: Path, project_root: Path)
     result = _run(["migrate"], _env(tmp_path, APP_ENV="prod"), project_root)
     assert result.returncode != 0
     assert "AUTH_JWT_SECRET" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_invalid_setting_is_named_without_its_value(tmp_path: Path, project_root: Path) -> None:
+    result = _run(["migrate"], _env(tmp_path, DATABASE_POOL_SIZE="lots-of-secret"), project_root)
+    assert result.returncode == 1
+    assert "invalid settings (DatabaseSettings): pool_size:" in result.stderr
+    assert "lots-of-secret" not in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_seed_demo_refuses_prod(tmp_path: Path, project_root: Path) -> None:
