@@ -48,10 +48,10 @@ test-postgres: $(STAMP) ## Run the suite on PostgreSQL only (TEST_DATABASE_URL o
 	@echo "== test suite on PostgreSQL =="
 	TEST_DATABASE_URL="$${TEST_DATABASE_URL:-$(PG_URL)}" $(PY) -m pytest $(ARGS)
 
-lint: $(STAMP) ## ruff, ruff format --check, mypy (strict on app/) and import-linter
+lint: $(STAMP) ## ruff, ruff format --check, mypy (strict on app/, tests/, benchmarks/), import-linter
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy app
+	$(VENV)/bin/mypy app tests benchmarks
 	$(VENV)/bin/lint-imports
 
 format: $(STAMP) ## Apply ruff's fixes and formatting

@@ -82,7 +82,7 @@ async def bench_timed(event: BenchTimed) -> None:
         )
 
 
-bench_listeners = [bench_noop, bench_timed]
+bench_listeners: list[Callable[..., Any]] = [bench_noop, bench_timed]
 """Loaded by the workers: ``EVENTS_EXTRA_LISTENERS=benchmarks.outbox:bench_listeners``."""
 
 

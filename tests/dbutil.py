@@ -22,7 +22,7 @@ def _admin_kwargs(url: URL) -> dict[str, object]:
 
 
 async def _pg(url: URL, statement: str) -> None:
-    conn = await asyncpg.connect(**_admin_kwargs(url))  # type: ignore[arg-type]
+    conn = await asyncpg.connect(**_admin_kwargs(url))
     try:
         await conn.execute(statement)
     finally:

@@ -20,8 +20,8 @@ from app.core.settings import (
 def test_defaults_are_the_embedded_sqlite_dev_setup(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("DATABASE_URL", "APP_ENV", "PORT"):
         monkeypatch.delenv(name, raising=False)
-    assert DatabaseSettings(_env_file=None).url.startswith("sqlite+aiosqlite:///var/")  # type: ignore[call-arg]
-    app = AppSettings(_env_file=None)  # type: ignore[call-arg]
+    assert DatabaseSettings(_env_file=None).url.startswith("sqlite+aiosqlite:///var/")
+    app = AppSettings(_env_file=None)
     assert app.env is Environment.DEV
     assert app.port == 8000
     assert app.json_logs is False
@@ -36,10 +36,7 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _prod(**overrides: object) -> Settings:
-    security = SecuritySettings(
-        jwt_secret="x" * 40,
-        encryption_key="k" * 40,  # type: ignore[arg-type]
-    )
+    security = SecuritySettings(jwt_secret="x" * 40, encryption_key="k" * 40)
     parts: dict[str, object] = {
         "app": AppSettings(env=Environment.PROD),
         "security": security,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.core.context import correlation_id_var
 from app.core.db import Database, session_scope, utcnow
@@ -137,7 +137,7 @@ async def test_a_dedupe_key_stores_an_event_once_within_the_retention(db: Databa
 
     # Past the retention (and delivered), the key is free again.
     async with session_scope() as session:
-        await session.execute(OutboxDelivery.__table__.update().values(status="done"))
+        await session.execute(update(OutboxDelivery).values(status="done"))
     pruned = await prune_history(db, retention=timedelta(days=7), now=utcnow() + timedelta(days=8))
     assert pruned == 4
     await emitter.emit_async(ProbeEmitted(organization_id=ORG, n=7, dedupe="sweep-10:05"))
@@ -152,9 +152,7 @@ async def test_pruning_keeps_unfinished_deliveries_and_dead_letters(db: Database
         ids = (await session.scalars(select(OutboxDelivery.id).order_by(OutboxDelivery.id))).all()
         for delivery_id, status in zip(ids, ["done", "discarded", "dead", "pending"], strict=True):
             await session.execute(
-                OutboxDelivery.__table__.update()
-                .where(OutboxDelivery.id == delivery_id)
-                .values(status=status)
+                update(OutboxDelivery).where(OutboxDelivery.id == delivery_id).values(status=status)
             )
     later = utcnow() + timedelta(days=8)
     assert await prune_history(db, retention=timedelta(days=7), now=utcnow()) == 0

@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from app.core.db import Database, session_scope
 from app.core.settings import DatabaseSettings, Settings
@@ -136,8 +137,8 @@ async def test_two_relays_share_5000_deliveries_without_duplicates(
     assert len(rows) == total
     assert len({event_id for event_id, _ in rows}) == total
     async with db.engine.connect() as conn:
-        result = await conn.exec_driver_sql(
-            "SELECT worker, count(*) FROM outbox_deliveries GROUP BY worker"
+        result = await conn.execute(
+            text("SELECT worker, count(*) FROM outbox_deliveries GROUP BY worker")
         )
         per_worker = {row[0]: row[1] for row in result}
     assert set(per_worker) == {"relay-0", "relay-1"}, per_worker

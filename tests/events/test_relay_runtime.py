@@ -27,6 +27,7 @@ from app.core.settings import DatabaseSettings, EventsSettings, Settings
 from app.events import DoNotRetry, current_delivery, listener
 from app.events.outbox import OutboxDelivery, OutboxEvent, Relay, RelayConfig, store
 from app.events.outbox import relay as relay_module
+from app.events.outbox import service as outbox_service
 from app.events.outbox.runtime import make_relay
 from tests.events.outbox_support import (
     ORG,
@@ -289,7 +290,7 @@ async def test_the_relay_prunes_old_finished_history_on_its_schedule(
 ) -> None:
     clock = FakeClock()
     pruned_at: list[float] = []
-    prune = relay_module.prune_history
+    prune = outbox_service.prune_history
 
     async def counted_prune(*args: Any, **kwargs: Any) -> int:
         pruned_at.append(asyncio.get_running_loop().time())
@@ -388,12 +389,11 @@ async def test_events_relay_concurrency_caps_the_deliveries_running_at_once(
     try:
         for released in range(total + 1):
             expected = min(total, limit + released)
-            await until(
-                lambda expected=expected, released=released: (
-                    len(started) >= expected and finished == released
-                ),
-                what=f"{expected} deliveries to start",
-            )
+
+            def caught_up(expected: int = expected, released: int = released) -> bool:
+                return len(started) >= expected and finished == released
+
+            await until(caught_up, what=f"{expected} deliveries to start")
             await asyncio.sleep(0.02)  # a relay without a limit would start more meanwhile
             assert len(started) == expected
             assert active == expected - released <= limit

@@ -140,7 +140,7 @@ MANAGER_ROW = {
 }
 
 # reference §3.1
-TASK_LIST = {
+TASK_LIST: dict[str, Any] = {
     "totalResult": True,
     "count": 1,
     "hasMore": False,

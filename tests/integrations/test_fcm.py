@@ -220,7 +220,7 @@ def test_the_provider_follows_credentials_and_the_sandbox() -> None:
         )
         == "sandbox"
     )
-    with_file = FcmSettings(provider="auto", credentials_file="sa.json")  # type: ignore[arg-type]
+    with_file = FcmSettings(provider="auto", credentials_file="sa.json")
     assert push_provider(Settings(fcm=with_file, sandbox=SandboxSettings(enabled=True))) == "fcm"
     assert (
         push_provider(

@@ -222,12 +222,12 @@ def test_the_half_open_breaker_lets_one_probe_through(clock: FakeClock) -> None:
     breaker.record_failure()
     clock.advance(10)
     breaker.before_call()  # the probe
-    assert breaker.state is BreakerState.HALF_OPEN
+    probing = breaker.state
     with pytest.raises(Exception, match="circuit open"):
         breaker.before_call()  # a second caller waits for the probe's outcome
     breaker.record_success()
     breaker.before_call()
-    assert breaker.state is BreakerState.CLOSED
+    assert (probing, breaker.state) == (BreakerState.HALF_OPEN, BreakerState.CLOSED)
 
 
 async def test_the_concurrency_limit_holds_under_200_concurrent_calls(

@@ -69,7 +69,7 @@ def test_integrations_override_the_http_defaults() -> None:
 def test_the_sandbox_url_follows_the_api_address() -> None:
     from app.core.settings import AppSettings
 
-    assert SandboxSettings().resolved_public_url(AppSettings(host="0.0.0.0", port=9000)) == (
+    assert SandboxSettings().resolved_public_url(AppSettings(host="0.0.0.0", PORT=9000)) == (
         "http://127.0.0.1:9000/sandbox"
     )
     explicit = SandboxSettings(public_url="https://demo.example.com/sandbox/")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TypedDict
 
 import httpx
 import pytest
@@ -32,6 +33,15 @@ from tests.integrations.conftest import RunningSandbox, SleepRecorder, yardi_cre
 
 Yardi = Callable[..., YardiClient]
 EMMA = "EMMA.EMPLOYEE"
+
+
+class ApprovalIds(TypedDict):
+    """The keyword arguments that name one approval to the client."""
+
+    approver: str
+    workflow_name: str
+    record_id: str
+
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [
@@ -86,7 +96,7 @@ async def test_a_decided_approval_is_refused_before_and_inside_an_http_200(
 ) -> None:
     client = yardi()
     first = (await client.pending_approvals(approver=EMMA))[0]
-    ids = {"approver": EMMA, "workflow_name": first.workflow_name, "record_id": first.record_id}
+    ids = ApprovalIds(approver=EMMA, workflow_name=first.workflow_name, record_id=first.record_id)
     stale = await client.approval_detail(**ids)
     await client.take_action(**ids, action="Reject", detail=stale)
     with pytest.raises(AlreadyDecidedError):
@@ -102,7 +112,7 @@ async def test_an_action_not_offered_is_refused_before_calling(
 ) -> None:
     client = yardi()
     first = (await client.pending_approvals(approver=EMMA))[0]
-    ids = {"approver": EMMA, "workflow_name": first.workflow_name, "record_id": first.record_id}
+    ids = ApprovalIds(approver=EMMA, workflow_name=first.workflow_name, record_id=first.record_id)
     detail = await client.approval_detail(**ids)
     before = sandbox.state.traffic["yardi"].requests
     with pytest.raises(ActionNotAllowedError):
@@ -151,7 +161,7 @@ async def test_a_rate_limited_action_is_not_resent(
 ) -> None:
     client = yardi()
     first = (await client.pending_approvals(approver=EMMA))[0]
-    ids = {"approver": EMMA, "workflow_name": first.workflow_name, "record_id": first.record_id}
+    ids = ApprovalIds(approver=EMMA, workflow_name=first.workflow_name, record_id=first.record_id)
     detail = await client.approval_detail(**ids)
     sandbox.state.inject("yardi", Fault(429, retry_after=3))
     with pytest.raises(RateLimitedError) as caught:

@@ -9,11 +9,12 @@ import httpx
 import jwt
 import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 from sqlalchemy import Connection, event
 
 from app.core.db import get_database, session_scope, utcnow
 from app.core.security import Principal, create_access_token
-from app.core.settings import SecretStr, Settings
+from app.core.settings import Settings
 from app.modules.auth.service import validate_session
 from tests.factories import Account, create_user, log_in, problem_code
 
