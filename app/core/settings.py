@@ -7,6 +7,7 @@ import time: call the getters (or :func:`get_settings`) and clear the cache in t
 
 from __future__ import annotations
 
+import fnmatch
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -242,6 +243,15 @@ class HttpSettings(BaseSettings):
     """Calls in flight at once per integration, across organisations."""
     rate_limit_per_second: float = Field(default=0.0, ge=0)
     """Calls started per second per integration (0: no rate limit, only the concurrency)."""
+    allowed_hosts: str = ""
+    """Comma-separated host patterns an organisation's base URL may name (``*.oraclecloud.com``,
+    ``yardi.internal.example``); empty allows any. Set it in prod, so that an admin cannot
+    point the server's requests at an internal address."""
+
+    def allows_host(self, host: str) -> bool:
+        """Whether ``allowed_hosts`` lets a base URL name ``host`` (case-insensitive)."""
+        patterns = [p.strip().lower() for p in self.allowed_hosts.split(",") if p.strip()]
+        return not patterns or any(fnmatch.fnmatchcase(host.lower(), p) for p in patterns)
 
 
 class OracleFusionSettings(BaseSettings):

@@ -24,7 +24,11 @@ from firebase_admin import credentials as firebase_credentials
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.connections.schemas import OracleFusionConnection, YardiConnection
-from app.core.connections.service import InvalidIntegrationSettings, get_connection
+from app.core.connections.service import (
+    InvalidIntegrationSettings,
+    check_allowed_host,
+    get_connection,
+)
 from app.core.resilience import (
     BreakerRegistry,
     FailureCheck,
@@ -83,6 +87,7 @@ class Integrations:
         connection = await get_connection(
             session, organization_id=organization_id, kind=OracleFusionConnection
         )
+        check_allowed_host(connection.base_url)  # stored before HTTP_ALLOWED_HOSTS was set
         auth: httpx.Auth
         if connection.auth_mode == "jwt" and (acting_user or not connection.is_set("password")):
             username = acting_user or connection.username
@@ -109,6 +114,7 @@ class Integrations:
         connection = await get_connection(
             session, organization_id=organization_id, kind=YardiConnection
         )
+        check_allowed_host(connection.base_url)
         return YardiClient(
             self.yardi_http,
             base_url=connection.base_url,

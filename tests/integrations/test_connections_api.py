@@ -8,13 +8,16 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import select
 
 from app.core.connections.models import IntegrationConnection
+from app.core.connections.service import InvalidIntegrationSettings
 from app.core.db import session_scope
+from app.core.settings import reset_settings
 from app.integrations.errors import (
     AlreadyDecidedError,
     AuthError,
     RateLimitedError,
     UnavailableError,
 )
+from app.integrations.runtime import Integrations
 from tests import factories
 from tests.factories import Account, create_org, logged_in_user, problem_code
 
@@ -173,3 +176,29 @@ async def test_unmapped_integration_errors_become_problems(
     assert response.json()["integration"] in ("oracle_fusion", "yardi")
     assert str(error.detail) not in response.json()["detail"]  # type: ignore[attr-defined]
     assert response.headers.get("retry-after") == retry_after
+
+
+async def test_base_urls_must_name_an_allowed_host(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_ALLOWED_HOSTS", "*.example.com, fusion.oraclecloud.com")
+    reset_settings()
+    assert (await client.put(YARDI, json=YARDI_BODY, headers=admin.headers)).status_code == 200
+    for url in (
+        "http://169.254.169.254/latest",
+        "http://localhost:5432",
+        "https://example.com.evil",
+    ):
+        refused = await client.put(YARDI, json={"base_url": url}, headers=admin.headers)
+        assert refused.status_code == 422, url
+        assert problem_code(refused) == "invalid_integration_settings"
+        assert "HTTP_ALLOWED_HOSTS" in refused.json()["detail"]
+    stored = (await client.get(YARDI, headers=admin.headers)).json()["settings"]["base_url"]
+    assert stored == YARDI_BODY["base_url"]  # nothing was written
+
+    monkeypatch.setenv("HTTP_ALLOWED_HOSTS", "fusion.oraclecloud.com")  # tightened later
+    reset_settings()
+    integrations: Integrations = app.state.integrations
+    async with session_scope() as session:
+        with pytest.raises(InvalidIntegrationSettings, match=r"yardi\.example\.com"):
+            await integrations.yardi(session, organization_id=admin.organization_id)

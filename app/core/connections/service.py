@@ -11,6 +11,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, SecretStr, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,6 +51,19 @@ class InvalidIntegrationSettings(AppError):
     status = 422
     code = "invalid_integration_settings"
     detail = "The integration settings are invalid."
+
+
+def check_allowed_host(base_url: str) -> None:
+    """Refuse a base URL whose host ``HTTP_ALLOWED_HOSTS`` does not list.
+
+    Raises:
+        InvalidIntegrationSettings: the host is not allowed.
+    """
+    host = urlsplit(base_url).hostname or ""
+    if not get_settings().http.allows_host(host):
+        raise InvalidIntegrationSettings(
+            f"base_url: the host {host!r} is not in HTTP_ALLOWED_HOSTS"
+        )
 
 
 def _box(box: SecretBox | None) -> SecretBox:
@@ -158,6 +172,7 @@ async def set_connection(
         connection = cls.model_validate(merged)
     except ValidationError as exc:
         raise InvalidIntegrationSettings(_describe(exc)) from None
+    check_allowed_host(connection.base_url)
     secrets = {
         name: value.get_secret_value()
         for name in cls.secret_fields
