@@ -255,3 +255,13 @@ async def test_the_cli_sets_and_shows_without_printing_secrets(
         run, "integration", "set", "oracle_fusion", "--org", "Acme CLI", "--auth-mode", "magic"
     )
     assert code == 2
+    code, out = await asyncio.to_thread(
+        run, "integration", "remove", "oracle_fusion", "--org", "Acme CLI"
+    )
+    assert code == 0, out
+    assert "oracle_fusion connection of Acme CLI removed" in out
+    code, out = await asyncio.to_thread(
+        run, "integration", "remove", "oracle_fusion", "--org", "Acme CLI"
+    )
+    assert code == 1
+    assert "not configured" in out

@@ -109,6 +109,19 @@ async def test_bad_settings_are_refused_without_echoing_secrets(
     assert (await client.get(ORACLE, headers=admin.headers)).status_code == 404
 
 
+async def test_only_an_admin_removes_the_organisations_own_connection(
+    client: httpx.AsyncClient, admin: Account, employee: Account
+) -> None:
+    assert (await client.put(YARDI, json=YARDI_BODY, headers=admin.headers)).status_code == 200
+    other = await logged_in_user(client, organization_id=await create_org(), role="admin")
+    foreign = await client.delete(YARDI, headers=other.headers)  # another tenant has none
+    assert (foreign.status_code, problem_code(foreign)) == (404, "integration_not_configured")
+    assert (await client.delete(YARDI, headers=employee.headers)).status_code == 403
+    assert (await client.delete(YARDI)).status_code == 401
+    assert (await client.get(YARDI, headers=admin.headers)).status_code == 200  # still there
+    assert (await client.delete(YARDI, headers=admin.headers)).status_code == 204
+
+
 async def test_an_unknown_kind_is_422(client: httpx.AsyncClient, admin: Account) -> None:
     response = await client.get("/api/v1/admin/integrations/salesforce", headers=admin.headers)
     assert response.status_code == 422

@@ -329,3 +329,21 @@ async def test_an_unreadable_secret_is_a_clear_problem_everywhere_it_is_read(
 
     keys.use(NEW, LOST)  # once the key is configured again, it all reads
     assert (await client.get(yardi, headers=admin.headers)).status_code == 200
+
+
+async def test_a_connection_whose_key_is_lost_is_removed_and_set_again(
+    client: httpx.AsyncClient, admin: Account, keys: KeyRing
+) -> None:
+    yardi = "/api/v1/admin/integrations/yardi"
+    keys.use(LOST)
+    assert (await client.put(yardi, json=YARDI_BODY, headers=admin.headers)).status_code == 200
+    keys.use(NEW)  # the old key is gone for good
+    assert (await client.get(yardi, headers=admin.headers)).status_code == 500
+    removed = await client.delete(yardi, headers=admin.headers)
+    assert removed.status_code == 204
+    gone = await client.get(yardi, headers=admin.headers)
+    assert (gone.status_code, problem_code(gone)) == (404, "integration_not_configured")
+    again = await client.delete(yardi, headers=admin.headers)
+    assert (again.status_code, problem_code(again)) == (404, "integration_not_configured")
+    assert (await client.put(yardi, json=YARDI_BODY, headers=admin.headers)).status_code == 200
+    assert (await client.get(yardi, headers=admin.headers)).json()["settings"]["password_set"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from app.core.connections import service
 from app.core.connections.schemas import (
@@ -48,3 +48,9 @@ async def put_yardi(
     return await service.set_connection(
         session, organization_id=admin.organization_id, kind=IntegrationKind.YARDI, changes=changes
     )
+
+
+@router.delete("/{kind}", status_code=204, response_class=Response)
+async def delete_connection(kind: IntegrationKind, admin: RequireAdmin, session: DbSession) -> None:
+    """Remove the connection and its secrets (for instance after the encryption key was lost)."""
+    await service.remove_connection(session, organization_id=admin.organization_id, kind=kind)

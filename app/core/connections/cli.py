@@ -138,6 +138,22 @@ def show(
     typer.echo(_run(work))
 
 
+@integration_cli.command("remove")
+def remove(
+    kind: Annotated[IntegrationKind, typer.Argument(help="oracle_fusion or yardi.")],
+    org: Org,
+) -> None:
+    """Remove a connection and its secrets (the way back from a lost encryption key)."""
+
+    async def work() -> None:
+        async with session_scope() as session:
+            organization_id = await _organization_id(org)
+            await service.remove_connection(session, organization_id=organization_id, kind=kind)
+
+    _run(work)
+    typer.echo(f"{kind.value} connection of {org} removed")
+
+
 @integration_cli.command("rotate-key")
 def rotate_key(
     batch_size: Annotated[
@@ -173,7 +189,9 @@ def rotate_key(
                 f"  {row.kind} of {row.organization_name!r} ({row.organization_id})", err=True
             )
         typer.echo(
-            "Add the key that sealed them to AUTH_ENCRYPTION_KEYS_PREVIOUS and run this again.",
+            "Add the key that sealed them to AUTH_ENCRYPTION_KEYS_PREVIOUS and run this again, "
+            "or, if it is lost, remove each with `integration remove KIND --org NAME` and set "
+            "it again.",
             err=True,
         )
         raise typer.Exit(1)

@@ -195,6 +195,25 @@ async def set_connection(
     return view_of(connection, updated_at=row.updated_at)
 
 
+async def remove_connection(
+    session: AsyncSession, *, organization_id: uuid.UUID, kind: IntegrationKind
+) -> None:
+    """Forget the organisation's connection of this kind, secrets included.
+
+    This is the way back when its secrets can no longer be decrypted (a lost key): remove it,
+    then set it again from scratch.
+
+    Raises:
+        IntegrationNotConfigured: there is none.
+    """
+    row = await repository.get(session, organization_id=organization_id, kind=kind.value)
+    if row is None:
+        raise IntegrationNotConfigured()
+    await session.delete(row)
+    await session.flush()
+    logger.info("removed the %s connection of organisation %s", kind.value, organization_id)
+
+
 @dataclass
 class SecretsRotation:
     """What :func:`rotate_secrets` did."""
