@@ -99,7 +99,8 @@ def serve(
     ] = True,
     reload: Annotated[bool, typer.Option(help="Reload on code changes (dev).")] = False,
 ) -> None:
-    """Serve the API (and, by default, the relay, the scheduler and the sandbox in-process)."""
+    """Serve the API, with the relay in-process unless EVENTS_RELAY_ENABLED=false (and the
+    sandbox when SANDBOX_ENABLED, as `make run` sets)."""
     # The options become the settings create_app() reads (the demo's sandbox URLs use them).
     if host is not None:
         os.environ["APP_HOST"] = host
