@@ -31,22 +31,31 @@ def extensions(*, tenant: str | None, idempotent: bool | None = None) -> dict[st
     return out
 
 
+MAX_RETRY_AFTER_SECONDS = 86_400.0
+"""The longest wait a ``Retry-After`` is taken to ask for: a day (a larger one is capped)."""
+
+
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Return the seconds a ``Retry-After`` header asks for (delta-seconds or an HTTP date)."""
+    """Return the seconds a ``Retry-After`` header asks for (delta-seconds or an HTTP date).
+
+    The answer is between 0 and :data:`MAX_RETRY_AFTER_SECONDS`, so a hostile or broken header
+    never becomes an infinite or overflowing wait.
+    """
     if value is None:
         return None
     value = value.strip()
     if not value:
         return None
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER_SECONDS)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(0.0, seconds), MAX_RETRY_AFTER_SECONDS)
 
 
 class CircuitOpenError(httpx.TransportError):

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
+from sqlalchemy import Connection, insert, select
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.core import migrations
 from app.core.db import Base, Database
 from app.core.migrations import alembic_config
+from app.events.outbox.models import OutboxDelivery, OutboxEvent
 from app.registry import load_all_models
+from tests.conftest import SERVER_URL
+from tests.dbutil import create_test_database, drop_test_database
 
 
 def _diff(connection: Connection) -> list[object]:
@@ -31,3 +41,73 @@ def test_one_linear_tree(database_url: str) -> None:
     assert len(script.get_heads()) == 1
     revisions = list(script.walk_revisions())
     assert all(not rev.is_merge_point for rev in revisions)
+
+
+async def _seed_running_duplicates(url: str) -> None:
+    engine = create_async_engine(url)
+    now = datetime.now(UTC)
+    events = [uuid.uuid4() for _ in range(3)]
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(OutboxEvent),
+            [
+                {
+                    "id": event_id,
+                    "name": "test.outbox.probe",
+                    "version": 1,
+                    "correlation_id": "c",
+                    "occurred_at": now,
+                    "payload": {"n": n},
+                }
+                for n, event_id in enumerate(events)
+            ],
+        )
+        await conn.execute(
+            insert(OutboxDelivery),
+            [
+                {
+                    "event_id": event_id,
+                    "listener_id": "tests.ordered",
+                    "event_name": "test.outbox.probe",
+                    "ordering_key": key,
+                    "status": "running",
+                    "attempts": 1,
+                    "available_at": now,
+                    "lease_until": now,
+                    "lease_token": uuid.uuid4(),
+                    "worker": "old-relay",
+                    "errors": [],
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for event_id, key in zip(events, ["alice", "alice", "bob"], strict=True)
+            ],
+        )
+    await engine.dispose()
+
+
+async def _delivery_states(url: str) -> list[tuple[str | None, str, str | None]]:
+    engine = create_async_engine(url)
+    table = OutboxDelivery.__table__
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(table.c.ordering_key, table.c.status, table.c.worker).order_by(table.c.id)
+        )
+        states = [(key, status, worker) for key, status, worker in rows]
+    await engine.dispose()
+    return states
+
+
+def test_0006_hands_back_running_duplicates_of_a_key_before_indexing(tmp_path: Path) -> None:
+    url = create_test_database(SERVER_URL, tmp_path)
+    try:
+        migrations.upgrade(url, "0005")
+        asyncio.run(_seed_running_duplicates(url))  # what the old claim rule could leave
+        migrations.upgrade(url, "head")
+        assert asyncio.run(_delivery_states(url)) == [
+            ("alice", "running", "old-relay"),  # the earliest keeps running
+            ("alice", "pending", None),  # handed back, to run after it
+            ("bob", "running", "old-relay"),  # another key is untouched
+        ]
+    finally:
+        drop_test_database(SERVER_URL, url)

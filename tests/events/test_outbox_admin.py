@@ -176,6 +176,8 @@ def test_times_parse_as_iso_8601_or_ages() -> None:
     assert parse_time("2026-11-20T10:00:00+02:00", now=now) == datetime(2026, 11, 20, 8, tzinfo=UTC)
     with pytest.raises(ValueError, match="neither an ISO 8601 time"):
         parse_time("yesterday", now=now)
+    with pytest.raises(ValueError, match="no UTC equivalent"):
+        parse_time("0001-01-01T00:00:00+01:00", now=now)
 
 
 def _cli(args: list[str], database_url: str, root: Path) -> subprocess.CompletedProcess[str]:

@@ -240,6 +240,8 @@ async def test_a_malformed_replay_is_refused_and_queues_nothing(
         ({**good, "pattern": "test.*x*"}, 422, "invalid_pattern"),
         ({**good, "since": "2026-01-01T00:00:00"}, 422, "validation_error"),  # no time zone
         ({**good, "since": "yesterday"}, 422, "validation_error"),
+        ({**good, "since": "0001-01-01T00:00:00+01:00"}, 422, "validation_error"),  # before UTC 1
+        ({**good, "until": "9999-12-31T23:00:00-02:00"}, 422, "validation_error"),  # after 9999
         ({**good, "until": "1999-01-01T00:00:00Z"}, 422, "validation_error"),
         ({**good, "extra": 1}, 422, "validation_error"),
         (

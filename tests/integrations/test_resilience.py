@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from app.core.resilience import BreakerRegistry, BreakerState, ResiliencePolicy, build_client
 from app.integrations.errors import NotFoundError, RateLimitedError, UnavailableError
+from app.integrations.http import MAX_RETRY_AFTER_SECONDS, parse_retry_after
 from app.integrations.oracle_fusion import OracleFusionClient
 from app.sandbox import Fault
 from tests.integrations.conftest import FakeClock, RunningSandbox, SleepRecorder
@@ -262,3 +264,14 @@ def test_rates_below_one_per_second_are_spaced_not_refused() -> None:
     fast = _limiter(40)
     assert fast is not None
     assert (fast.max_rate, fast.time_period) == (40, 1.0)
+
+
+def test_retry_after_headers_parse_to_a_bounded_wait() -> None:
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    assert parse_retry_after("120", now=now) == 120
+    assert parse_retry_after("Wed, 25 Nov 2026 12:01:00 GMT", now=now) == 60
+    assert parse_retry_after("Wed, 25 Nov 2026 11:00:00 GMT", now=now) == 0  # in the past
+    assert parse_retry_after("9" * 400, now=now) == MAX_RETRY_AFTER_SECONDS  # not inf
+    assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now=now) == MAX_RETRY_AFTER_SECONDS
+    for garbage in ("", "  ", "soon", "\uff11\uff12", "-5", None):
+        assert parse_retry_after(garbage, now=now) is None, garbage

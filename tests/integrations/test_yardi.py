@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import time
 from collections.abc import Callable
 from typing import TypedDict
@@ -279,6 +280,35 @@ async def test_client_faults_leave_the_breaker_closed_and_server_faults_open_it(
             with pytest.raises(SoapServerFaultError):
                 await client.pending_approvals(approver=EMMA)
         assert breakers.get("yardi", "acme").state is BreakerState.OPEN
+
+
+async def test_a_compressed_fault_is_never_inflated_to_be_classified(
+    breakers: BreakerRegistry, sleeps: SleepRecorder
+) -> None:
+    bomb = gzip.compress(_fault("soap:Client") + b" " * 20_000_000)  # 20 MB in about 20 KB
+    headers = {"Content-Type": "text/xml", "Content-Encoding": "gzip"}
+    scripted = httpx.MockTransport(lambda r: httpx.Response(500, content=bomb, headers=headers))
+    http = build_client(
+        "yardi",
+        ResiliencePolicy(attempts=1),
+        breakers,
+        transport=scripted,
+        sleep=sleeps,
+        is_failure=is_server_failure,
+    )
+    async with http:
+        client = YardiClient(
+            http,
+            base_url="https://yardi.example",
+            credentials=yardi_credentials(),
+            tenant="acme",
+            max_response_bytes=64_000,
+        )
+        for _ in range(3):
+            with pytest.raises(ProtocolError, match="larger than 64000 bytes"):
+                await client.pending_approvals(approver=EMMA)
+    # Counted as failures without being read: the client's size cap still applied.
+    assert breakers.get("yardi", "acme").state is BreakerState.OPEN
 
 
 async def test_soap_faults_malformed_and_oversized_answers() -> None:

@@ -57,7 +57,10 @@ def parse_time(value: str, *, now: datetime) -> datetime:
         raise ValueError(
             f"{value!r} is neither an ISO 8601 time (2026-11-20T08:00:00Z) nor an age (2h, 7d)"
         ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value!r} has no UTC equivalent within the years 1 to 9999") from None
 
 
 def events_cli(

@@ -24,7 +24,8 @@ class DedicatedDatabase(Database):
     """
 
     def __init__(self, base: Database, *, pool_size: int) -> None:
-        # Not Database.__init__: that one always pre-pings, which is what this pool avoids.
+        # Not Database.__init__: that one pre-pings (DATABASE_POOL_PRE_PING), which this pool
+        # always avoids.
         self.settings = base.settings
         self.url = base.url
         self.is_sqlite = base.is_sqlite

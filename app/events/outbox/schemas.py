@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -84,6 +84,11 @@ class ReplayRequest(BaseModel):
 
     @model_validator(mode="after")
     def _window(self) -> ReplayRequest:
+        try:  # stored times are UTC: 0001-01-01T00:00+01:00 has no UTC equivalent
+            self.since = self.since.astimezone(UTC)
+            self.until = self.until.astimezone(UTC) if self.until is not None else None
+        except OverflowError:
+            raise ValueError("since and until must lie within the years 1 to 9999 in UTC") from None
         if self.until is not None and self.until <= self.since:
             raise ValueError("until must be later than since")
         return self

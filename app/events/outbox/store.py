@@ -142,7 +142,8 @@ async def claim(
     and key is running, and no earlier one is pending or dead (``HOLDING_STATUSES``): one
     key's deliveries never run concurrently, and they run in order. A dead letter holds back
     the later deliveries of its key until an operator retries or discards it.
-    PostgreSQL claims with ``FOR UPDATE SKIP LOCKED`` (relays never wait on each other);
+    PostgreSQL claims with ``FOR UPDATE SKIP LOCKED`` (relays skip each other's rows; they
+    wait only when both start one key at the same moment, on the index below);
     SQLite serialises writers, and one claimer per process and database runs at a time. The
     unique index ``RUNNING_KEY_INDEX`` settles two relays claiming one key at the same moment:
     the loser's batch rolls back and is claimed again.

@@ -126,8 +126,11 @@ async def is_server_failure(response: httpx.Response) -> bool:
     if response.status_code < 500:
         return False
     length = response.headers.get("Content-Length", "")
-    if not (length.isdigit() and int(length) <= MAX_FAULT_BYTES):
-        return True  # not a fault we can read cheaply: count it
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding != "identity" or not (length.isdigit() and int(length) <= MAX_FAULT_BYTES):
+        # Not a fault we can read cheaply (a compressed body could inflate far beyond its
+        # length, before the client's size cap applies): count it.
+        return True
     await response.aread()  # small; the client reads it again from memory
     return _CLIENT_FAULT.search(response.content) is None
 
