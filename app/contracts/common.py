@@ -43,3 +43,20 @@ class PendingTaskReceived(Event):
     title: str
     summary: str | None = None
     assigned_at: datetime | None = None
+    due_at: datetime | None = None
+    sync_id: uuid.UUID | None = None
+    """The sync that found the task: the tasks one sync finds may share one summary push."""
+
+
+TaskCloseReason = Literal["approved", "rejected", "decided_elsewhere", "no_longer_pending"]
+"""Why a task left the inbox: acted on here, decided at the source before our action reached it,
+or no longer listed by the source (decided elsewhere, withdrawn, reassigned or expired)."""
+
+
+class PendingTaskClosed(Event):
+    """A task left the user's inbox; its notification is resolved."""
+
+    user_id: uuid.UUID
+    task_id: str = Field(min_length=1, max_length=200)
+    source: TaskSource
+    reason: TaskCloseReason

@@ -5,7 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import ClassVar
 
-from app.contracts.common import ApprovalAudited, PendingTaskReceived, Snapshot
+from app.contracts.common import (
+    ApprovalAudited,
+    PendingTaskClosed,
+    PendingTaskReceived,
+    Snapshot,
+)
 from app.events import Event
 
 
@@ -51,3 +56,9 @@ class HrTaskReceived(PendingTaskReceived):
     """A new HR approval task is waiting for the user."""
 
     name: ClassVar[str] = "hr.task.received"
+
+
+class HrTaskClosed(PendingTaskClosed):
+    """A HR task left the user's inbox (acted on, decided elsewhere or gone)."""
+
+    name: ClassVar[str] = "hr.task.closed"

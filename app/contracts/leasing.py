@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from app.contracts.common import ApprovalAudited, PendingTaskReceived
+from app.contracts.common import ApprovalAudited, PendingTaskClosed, PendingTaskReceived
 
 
 class LeasingApprovalAudited(ApprovalAudited):
@@ -17,3 +17,9 @@ class LeasingTaskReceived(PendingTaskReceived):
     """A new leasing approval task is waiting for the user."""
 
     name: ClassVar[str] = "leasing.task.received"
+
+
+class LeasingTaskClosed(PendingTaskClosed):
+    """A leasing task left the user's inbox (acted on, decided elsewhere or gone)."""
+
+    name: ClassVar[str] = "leasing.task.closed"

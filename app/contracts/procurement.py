@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from app.contracts.common import ApprovalAudited, PendingTaskReceived
+from app.contracts.common import ApprovalAudited, PendingTaskClosed, PendingTaskReceived
 
 
 class ProcurementApprovalAudited(ApprovalAudited):
@@ -17,3 +17,9 @@ class ProcurementTaskReceived(PendingTaskReceived):
     """A new procurement approval task is waiting for the user."""
 
     name: ClassVar[str] = "procurement.task.received"
+
+
+class ProcurementTaskClosed(PendingTaskClosed):
+    """A procurement task left the user's inbox (acted on, decided elsewhere or gone)."""
+
+    name: ClassVar[str] = "procurement.task.closed"
