@@ -1,9 +1,10 @@
 """Database: declarative ``Base``, async engine and sessions, transaction scopes.
 
 Services never commit. A request's session is committed or rolled back by :func:`get_session`;
-listeners, jobs and scripts use :func:`session_scope`. Callbacks registered with
-:func:`after_commit` run once the surrounding transaction has committed, and are dropped on
-rollback (background event delivery relies on this).
+listeners, jobs and scripts use :func:`session_scope`. Work that must commit on its own, apart
+from the caller's transaction, goes through :func:`own_transaction`, the one named exception.
+Callbacks registered with :func:`after_commit` run once the surrounding transaction has
+committed, and are dropped on rollback (background event delivery relies on this).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, SessionTransaction, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from app.core.errors import AppError
 from app.core.settings import DatabaseSettings
 
 logger = logging.getLogger(__name__)
@@ -98,16 +100,25 @@ class Database:
         self.settings = settings
         self.url = make_url(settings.url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
-        kwargs: dict[str, Any] = {"echo": settings.echo}
+        kwargs: dict[str, Any] = {
+            "echo": settings.echo,
+            # A failed statement's error text never carries the bound values: they are emails,
+            # names and device tokens, and the text reaches the logs.
+            "hide_parameters": True,
+        }
         if self.is_sqlite:
             _ensure_sqlite_dir(self.url.database)
             kwargs["connect_args"] = {"timeout": settings.sqlite_busy_timeout_ms / 1000}
-        else:
+        if not (self.is_sqlite and _in_memory(self.url.database)):
+            # A file SQLite database is pooled like PostgreSQL; an in-memory one keeps the one
+            # connection that holds it.
             kwargs.update(
                 pool_size=settings.pool_size,
                 max_overflow=settings.max_overflow,
-                pool_pre_ping=settings.pool_pre_ping,
+                pool_timeout=settings.pool_timeout_seconds,
             )
+        if not self.is_sqlite:
+            kwargs["pool_pre_ping"] = settings.pool_pre_ping
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas(settings))
@@ -125,6 +136,10 @@ class Database:
 def _ensure_sqlite_dir(database: str | None) -> None:
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _in_memory(database: str | None) -> bool:
+    return not database or database == ":memory:" or "mode=memory" in database
 
 
 def _sqlite_pragmas(settings: DatabaseSettings) -> Callable[[Any, Any], None]:
@@ -224,10 +239,22 @@ async def _run_after_commit(session: AsyncSession) -> None:
 
 @asynccontextmanager
 async def transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
-    """Commit ``session`` when the block succeeds, roll back when it raises."""
+    """Commit ``session`` when the block succeeds, roll back when it raises.
+
+    An :class:`~app.core.errors.AppError` whose ``commit`` is true is the exception: the work
+    done before it commits, and the error is raised again after the commit.
+    """
     token = current_session_var.set(session)
+    recorded: AppError | None = None
     try:
-        yield session
+        try:
+            yield session
+        except AppError as exc:
+            if not exc.commit:
+                raise
+            # The error records what happened (a stolen refresh token's family is revoked):
+            # the record commits, and then the error is answered.
+            recorded = exc
         await session.commit()
     except BaseException:
         session.info.pop(_AFTER_COMMIT, None)
@@ -236,6 +263,8 @@ async def transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
     finally:
         current_session_var.reset(token)
     await _run_after_commit(session)
+    if recorded is not None:
+        raise recorded
 
 
 @asynccontextmanager
@@ -266,6 +295,34 @@ async def session_scope(*, join: bool = True) -> AsyncIterator[AsyncSession]:
     if join and outer is not None:
         yield outer
         return
+    async with get_database().sessionmaker() as session, transaction(session):
+        yield session
+
+
+@asynccontextmanager
+async def own_transaction() -> AsyncIterator[AsyncSession]:
+    """Open a transaction that commits on its own, whatever the caller's transaction does.
+
+    This is the one named exception to "services never commit", for work whose effect must
+    outlive, or precede, the caller's transaction: a login attempt is counted before the
+    password is checked and stays counted when the login fails; each page of a fan-out commits
+    so a restart resumes instead of starting over. Call it only at an edge (a listener, a job,
+    a command, or the one route that counts login attempts), never from a service or a
+    repository: the service takes the session it opens.
+
+    It refuses to open while the enclosing scope's session already holds a connection: that
+    caller would wait for a second pooled connection while holding one, and under a burst every
+    pooled connection ends up held by a caller waiting for another, until the pool times out.
+
+    Raises:
+        RuntimeError: the enclosing transaction scope already holds a connection.
+    """
+    outer = current_session_var.get()
+    if outer is not None and outer.in_transaction():
+        raise RuntimeError(
+            "own_transaction() inside a transaction that holds a connection: open it before "
+            "the enclosing session is used, or after it ends"
+        )
     async with get_database().sessionmaker() as session, transaction(session):
         yield session
 

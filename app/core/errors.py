@@ -6,15 +6,20 @@ the request's ``correlation_id``. Clients never see a stack trace.
 
 from __future__ import annotations
 
+import logging
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.context import get_correlation_id
+
+logger = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -28,6 +33,9 @@ class AppError(Exception):
     status: int = 400
     code: str = "bad_request"
     detail: str = "The request could not be processed."
+    commit: bool = False
+    """True when the error records something: the transaction it ends commits (instead of rolling
+    back) before the error is answered, like the revocation of a stolen refresh token's family."""
 
     def __init__(
         self,
@@ -170,11 +178,47 @@ def internal_error_response() -> JSONResponse:
     )
 
 
+DATABASE_BUSY_RETRY_AFTER = 2
+"""Seconds a client is told to wait when the database has no connection (or lock) free."""
+
+
+def is_database_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database is saturated, not broken.
+
+    Every pooled connection stayed taken for the pool timeout, or SQLite's write lock stayed
+    taken for the busy timeout.
+    """
+    if isinstance(exc, PoolTimeout):
+        return True
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+
+
+def database_busy_response() -> JSONResponse:
+    """The 503 a saturated database answers: retry shortly, nothing was changed."""
+    return problem(
+        503,
+        "database_busy",
+        "The database is busy; nothing was changed. Retry shortly.",
+        headers={"Retry-After": str(DATABASE_BUSY_RETRY_AFTER)},
+    )
+
+
+async def _database_error(_request: Request, exc: Exception) -> JSONResponse:
+    if is_database_busy(exc):
+        logger.warning("database busy: %s", type(exc).__name__)
+        return database_busy_response()
+    raise exc
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Render domain, HTTP and validation errors of ``app`` as problem+json.
 
-    Unexpected exceptions are answered by :class:`~app.core.middleware.CorrelationIdMiddleware`.
+    A saturated database (no pooled connection free, or SQLite's lock held too long) is 503
+    ``database_busy`` with ``Retry-After``. Unexpected exceptions are answered by
+    :class:`~app.core.middleware.CorrelationIdMiddleware`.
     """
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(PoolTimeout, _database_error)
+    app.add_exception_handler(OperationalError, _database_error)

@@ -8,7 +8,7 @@ import re
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.context import correlation_id_var, new_correlation_id
-from app.core.errors import internal_error_response
+from app.core.errors import database_busy_response, internal_error_response, is_database_busy
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,11 @@ class CorrelationIdMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
+        except Exception as exc:
+            if is_database_busy(exc) and not started:
+                logger.warning("database busy on %s %s", scope.get("method"), scope.get("path"))
+                await database_busy_response()(scope, receive, send_with_id)
+                return
             logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:
                 raise

@@ -62,8 +62,12 @@ class DatabaseSettings(BaseSettings):
 
     url: str = "sqlite+aiosqlite:///var/workflow_hub.db"
     echo: bool = False
-    pool_size: int = 10
-    max_overflow: int = 10
+    pool_size: int = Field(default=10, ge=1)
+    """Connections kept open (PostgreSQL and a file SQLite database alike)."""
+    max_overflow: int = Field(default=10, ge=0)
+    """Connections opened beyond ``pool_size`` under load, closed when returned."""
+    pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    """How long a request waits for a free connection before it answers 503 ``database_busy``."""
     pool_pre_ping: bool = True
     """Check each pooled PostgreSQL connection before use; costs round trips on every checkout."""
     sqlite_busy_timeout_ms: int = 30_000
@@ -84,8 +88,10 @@ class SecuritySettings(BaseSettings):
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     login_max_failures: int = 5
     login_window_seconds: int = 60
-    login_address_max_failures: int = Field(default=5, ge=1)
-    """Failed logins from one client address within the window before it gets 429."""
+    login_address_max_failures: int = Field(default=50, ge=1)
+    """Failed logins from one client address within the window before it gets 429. Sized for
+    many people behind one address (an office's NAT): the per-email limit protects each account,
+    this one slows a single address spraying guesses over many emails (docs/errors.md)."""
     argon2_time_cost: int = Field(default=3, ge=1)
     """argon2id passes (RFC 9106 low-memory profile; ``APP_ENV=test`` uses minimal costs)."""
     argon2_memory_cost_kib: int = Field(default=65536, ge=8)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
-
 from app.core.errors import AppError, Forbidden, TooManyRequests, Unauthorized
 
 
@@ -27,12 +24,10 @@ class OrganizationRequired(AppError):
     status = 409
     code = "organization_required"
     detail = "These credentials match accounts in several organisations; send organization_id."
+    commit = True  # the attempt was no wrong guess: taking it back commits
 
 
 class RefreshTokenReused(Unauthorized):
     code = "refresh_token_reused"
     detail = "This refresh token was already used; the whole session is revoked."
-
-    def __init__(self, session_id: uuid.UUID, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.session_id = session_id
+    commit = True  # the revocation of the session outlives the failed refresh

@@ -83,6 +83,19 @@ async def failures_since(
     return int(count), oldest
 
 
+async def lock_failure_keys(session: AsyncSession, *, key_hashes: Sequence[str]) -> None:
+    """Queue this transaction behind any other that counts failures of the same keys.
+
+    PostgreSQL takes a transaction-scoped advisory lock per key, in the order given (sort the
+    keys, so two transactions never wait for each other). SQLite needs none: the write that
+    follows takes its one database lock.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for key_hash in key_hashes:
+        await session.execute(select(func.pg_advisory_xact_lock(int(key_hash[:15], 16))))
+
+
 async def prune_failures(session: AsyncSession, *, before: datetime) -> None:
     await session.execute(delete(LoginFailure).where(LoginFailure.failed_at <= before))
 

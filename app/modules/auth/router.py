@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from app.core.db import DbSession, session_scope
+from app.core.db import DbSession, own_transaction
 from app.core.security import CurrentSettings, CurrentUser
 from app.modules.auth import service
-from app.modules.auth.errors import RefreshTokenReused
 from app.modules.auth.schemas import (
     LoginRequest,
     LogoutMobileRequest,
@@ -25,14 +24,19 @@ async def login(
 ) -> TokenPair:
     """Log in with email and password, optionally binding a push device to the session."""
     address = request.client.host if request.client else "unknown"
-    # A failed login stays counted although this request's transaction rolls back: the
-    # service records every attempt in a transaction of its own before checking it.
+    # The attempt is counted in a short transaction of its own, committed before the password
+    # is checked and before this request's session takes a connection: a failed login stays
+    # counted although the request rolls back, and no login ever holds two connections.
+    async with own_transaction() as own:
+        attempt = await service.count_login_attempt(
+            own, security=settings.security, email=body.email, address=address
+        )
     tokens = await service.login(
         session,
         settings=settings,
         email=body.email,
         password=body.password,
-        address=address,
+        attempt=attempt,
         device=body.device.to_contract() if body.device else None,
         organization_id=body.organization_id,
     )
@@ -42,16 +46,7 @@ async def login(
 @router.post("/refresh", response_model=TokenPair)
 async def refresh(body: RefreshRequest, session: DbSession, settings: CurrentSettings) -> TokenPair:
     """Trade a refresh token for a new pair; a token works once, and reuse ends the session."""
-    try:
-        tokens = await service.refresh(session, settings=settings, refresh_token=body.refresh_token)
-    except RefreshTokenReused as reused:
-        # Theft detection: the revocation must outlive this request's rollback.
-        await session.rollback()
-        async with session_scope(join=False) as own:
-            await service.revoke_session(
-                own, session_id=reused.session_id, reason="refresh_token_reused"
-            )
-        raise
+    tokens = await service.refresh(session, settings=settings, refresh_token=body.refresh_token)
     return _pair(tokens)
 
 

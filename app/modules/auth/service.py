@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.contracts.auth import Device, UserLoggedIn, UserLoggedOut
-from app.core.db import session_scope, utcnow
+from app.core.db import utcnow
 from app.core.security import (
     Principal,
     SessionRevoked,
@@ -61,42 +61,33 @@ async def login(
     settings: Settings,
     email: str,
     password: str,
-    address: str,
+    attempt: LoginAttempt,
     device: Device | None = None,
     organization_id: uuid.UUID | None = None,
 ) -> IssuedTokens:
     """Check credentials and open a session; emits ``auth.login``.
 
-    The attempt is counted as a failure (committed on its own) *before* the throttle check
-    and the password check, so concurrent guesses see each other: of N parallel wrong
-    guesses, at most the limit have their password checked, the rest are throttled. A
-    success takes its attempt back (with ``session``'s commit) and clears the email's
-    failures; a throttled attempt, or one that only needs an organisation, is taken back
-    at once.
+    ``attempt`` is this login, already counted as a failure by :func:`count_login_attempt` in
+    a transaction of its own, so that it stays counted when the password is wrong. A success
+    takes it back and clears the email's failures; so does an answer that only asks for the
+    organisation (that error commits the take-back).
 
     Raises:
-        LoginThrottled: too many recent failures for this email or client address.
         InvalidCredentials: no active account matches (the attempt stays counted).
         OrganizationRequired: the credentials match accounts in several organisations.
     """
     now = utcnow()
     email = normalize_email(email)
-    attempt = await record_login_attempt(
-        security=settings.security, email=email, address=address, now=now
-    )
     try:
-        await check_login_throttle(
-            session, security=settings.security, email=email, address=address, now=now
-        )
         account = await _authenticate(
             session, settings, email, password, organization_id=organization_id
         )
-    except (LoginThrottled, OrganizationRequired):
-        await forget_login_attempt(attempt)
+    except OrganizationRequired:
+        await repository.delete_failures(session, ids=attempt.ids)
         raise
     if account.password_hash and password_needs_rehash(settings, account.password_hash):
         account.password_hash = hash_password(settings, password)
-    await repository.delete_failures(session, ids=attempt)
+    await repository.delete_failures(session, ids=attempt.ids)
     await repository.clear_failures(session, scope=EMAIL, key_hash=_key(EMAIL, email))
     auth_session = AuthSession(
         id=uuid.uuid4(),
@@ -144,62 +135,54 @@ async def _authenticate(
     return matched[0]
 
 
-async def check_login_throttle(
-    session: AsyncSession, *, security: SecuritySettings, email: str, address: str, now: datetime
-) -> None:
-    """Refuse a login after too many recent failures, whether or not the email exists.
+@dataclass(frozen=True, slots=True)
+class LoginAttempt:
+    """A login attempt counted as a failure, until the login succeeds."""
 
-    The attempt being checked is already recorded (:func:`record_login_attempt`) and counts:
-    the login is refused when the recorded attempts exceed the limit.
+    ids: tuple[uuid.UUID, ...]
+
+
+async def count_login_attempt(
+    session: AsyncSession, *, security: SecuritySettings, email: str, address: str
+) -> LoginAttempt:
+    """Count one login attempt as a failure, then refuse it if it is one too many.
+
+    Record, count and take-back are one short transaction, ``session``'s, which the caller
+    commits before the password is checked (so concurrent guesses see each other: of N
+    parallel wrong guesses, at most the limit have their password checked) and which needs no
+    other connection. Attempts on one key queue behind each other here, so none of them counts
+    without seeing the others. The limits apply whether or not the email exists.
 
     Raises:
-        LoginThrottled: with ``Retry-After`` set to when the oldest counted failure expires.
+        LoginThrottled: too many recent failures for this email or client address, with
+            ``Retry-After`` set to when the oldest counted failure expires. The caller rolls
+            back: a throttled attempt is not counted (it checked no password).
     """
+    now = utcnow()
     window = timedelta(seconds=security.login_window_seconds)
-    limits = (
-        (EMAIL, email, security.login_max_failures),
-        (ADDRESS, address, security.login_address_max_failures),
+    email = normalize_email(email)
+    keys = (
+        (EMAIL, _key(EMAIL, email), security.login_max_failures),
+        (ADDRESS, _key(ADDRESS, address), security.login_address_max_failures),
     )
+    await repository.lock_failure_keys(session, key_hashes=sorted(key for _, key, _ in keys))
+    await repository.prune_failures(session, before=now - window)
+    ids: list[uuid.UUID] = []
+    for scope, key_hash, _ in keys:
+        failure = LoginFailure(id=uuid.uuid4(), scope=scope, key_hash=key_hash, failed_at=now)
+        session.add(failure)
+        ids.append(failure.id)
+    await session.flush()
     retry_after = 0.0
-    for scope, value, limit in limits:
+    for scope, key_hash, limit in keys:
         count, oldest = await repository.failures_since(
-            session, scope=scope, key_hash=_key(scope, value), since=now - window
+            session, scope=scope, key_hash=key_hash, since=now - window
         )
         if count > limit and oldest is not None:
             retry_after = max(retry_after, (oldest + window - now).total_seconds())
     if retry_after > 0:
         raise LoginThrottled(retry_after=math.ceil(retry_after))
-
-
-async def record_login_attempt(
-    *, security: SecuritySettings, email: str, address: str, now: datetime
-) -> list[uuid.UUID]:
-    """Count one login attempt as a failure against the email and the client address.
-
-    It commits in a transaction of its own, so that concurrent attempts see it, and it
-    survives the rollback of a failed login's request.
-
-    Returns:
-        The ids of the recorded rows, for :func:`forget_login_attempt` or a success.
-    """
-    ids: list[uuid.UUID] = []
-    async with session_scope(join=False) as own:
-        await repository.prune_failures(
-            own, before=now - timedelta(seconds=security.login_window_seconds)
-        )
-        for scope, value in ((EMAIL, normalize_email(email)), (ADDRESS, address)):
-            failure = LoginFailure(
-                id=uuid.uuid4(), scope=scope, key_hash=_key(scope, value), failed_at=now
-            )
-            own.add(failure)
-            ids.append(failure.id)
-    return ids
-
-
-async def forget_login_attempt(ids: list[uuid.UUID]) -> None:
-    """Take back an attempt that was not a wrong guess (throttled, or ambiguous), at once."""
-    async with session_scope(join=False) as own:
-        await repository.delete_failures(own, ids=ids)
+    return LoginAttempt(tuple(ids))
 
 
 def _key(scope: str, value: str) -> str:
@@ -216,7 +199,8 @@ async def refresh(session: AsyncSession, *, settings: Settings, refresh_token: s
         TokenInvalid: the token is unknown.
         SessionRevoked: the session has ended.
         TokenExpired: the token is past its lifetime.
-        RefreshTokenReused: the token was already spent; the caller revokes the session.
+        RefreshTokenReused: the token was already spent; the session is revoked, and that
+            revocation commits although the refresh fails.
     """
     now = utcnow()
     stored = await repository.refresh_token_by_hash(session, _token_hash(refresh_token))
@@ -226,13 +210,22 @@ async def refresh(session: AsyncSession, *, settings: Settings, refresh_token: s
     if auth_session is None or auth_session.revoked_at is not None:
         raise SessionRevoked()
     if stored.used_at is not None:
-        raise RefreshTokenReused(auth_session.id)
+        raise await _reused(session, auth_session)
     if stored.expires_at <= now or auth_session.expires_at <= now:
         raise TokenExpired("The refresh token has expired; log in again.")
     if not await repository.mark_refresh_token_used(session, stored.id, now=now):
-        raise RefreshTokenReused(auth_session.id)
+        raise await _reused(session, auth_session)
     auth_session.expires_at = now + timedelta(seconds=settings.security.refresh_token_ttl_seconds)
     return await _issue(session, settings.security, auth_session, now=now)
+
+
+async def _reused(session: AsyncSession, auth_session: AuthSession) -> RefreshTokenReused:
+    """Theft detection: a spent token came back, so its whole family ends.
+
+    The revocation commits although the refresh fails (``RefreshTokenReused.commit``).
+    """
+    await revoke_session(session, session_id=auth_session.id, reason="refresh_token_reused")
+    return RefreshTokenReused()
 
 
 async def revoke_session(

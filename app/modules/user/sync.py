@@ -3,13 +3,13 @@
 ``PUT /users/me/sync-profile`` publishes ``user.syncProfile`` and awaits it; the hr module reads
 HCM and publishes ``hr.profile.synced``; this module stores the profile and line managers, then
 publishes ``user.sync.task.notifications``. Admin resyncs fan out one ``user.syncProfile`` per
-active EMPLOYEE, page by page, from a durable listener: the request is written to the outbox with
-the admin's transaction and the relay runs it (with retries), so a restart does not lose it.
+active EMPLOYEE, page by page (:func:`resync_page`), from a durable listener: the request is
+written to the outbox with the admin's transaction and the relay runs it (with retries), so a
+restart does not lose it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import uuid
@@ -23,10 +23,9 @@ from app.contracts.user import (
     UserTaskSyncRequested,
     UserUpdated,
 )
-from app.core.db import session_scope, utcnow
+from app.core.db import utcnow
 from app.core.errors import AppError
 from app.core.security import EMPLOYEE_TYPE, Principal, UserNotEmployee
-from app.core.settings import UserSettings
 from app.events import publish
 from app.integrations.errors import IntegrationError
 from app.modules.user import repository
@@ -110,49 +109,27 @@ async def request_resync(
     )
 
 
-async def fan_out_resync(*, event: UserResyncRequested, settings: UserSettings) -> int:
-    """Publish ``user.syncProfile`` for each active EMPLOYEE in scope, one page at a time.
+async def resync_page(
+    session: AsyncSession, *, event: UserResyncRequested, after: uuid.UUID | None, limit: int
+) -> list[UserProfileSyncRequested]:
+    """Return the ``user.syncProfile`` requests of the next page of employees in scope.
 
-    Each user's sync runs in its own transaction, a bounded number at once; one user's failure
-    never stops the others.
-
-    Returns:
-        How many syncs were requested.
+    Pages are by user id (keyset): pass the last request's ``user_id`` as ``after``; a page
+    shorter than ``limit`` is the last one.
     """
-    limit = asyncio.Semaphore(settings.resync_concurrency)
-    after: uuid.UUID | None = None
-    requested = 0
-    while True:
-        async with session_scope(join=False) as session:
-            page = await repository.active_employees_page(
-                session,
-                event.organization_id,
-                after=after,
-                limit=settings.resync_page_size,
-                user_id=event.user_id,
-            )
-            requests = [
-                UserProfileSyncRequested(
-                    organization_id=user.organization_id,
-                    user_id=user.id,
-                    oracle_username=user.oracle_username,
-                    person_number=user.person_number,
-                    requested_by="admin",
-                )
-                for user in page
-            ]
-        await asyncio.gather(*(_request_one(limit, request) for request in requests))
-        requested += len(requests)
-        if len(page) < settings.resync_page_size:
-            break
-        after = page[-1].id
-    logger.info("resync of organisation %s: %d profile syncs", event.organization_id, requested)
-    return requested
-
-
-async def _request_one(limit: asyncio.Semaphore, request: UserProfileSyncRequested) -> None:
-    async with limit, session_scope(join=False):
-        await publish(request, sequential=True)
+    page = await repository.active_employees_page(
+        session, event.organization_id, after=after, limit=limit, user_id=event.user_id
+    )
+    return [
+        UserProfileSyncRequested(
+            organization_id=user.organization_id,
+            user_id=user.id,
+            oracle_username=user.oracle_username,
+            person_number=user.person_number,
+            requested_by="admin",
+        )
+        for user in page
+    ]
 
 
 async def store_worker_profile(session: AsyncSession, *, event: WorkerProfileSynced) -> None:
