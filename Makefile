@@ -9,7 +9,7 @@ PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-sqlite test-postgres lint format bench migration lock clean
+.PHONY: help install run test test-sqlite test-postgres test-browser lint format bench migration lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -47,6 +47,19 @@ test-sqlite: $(STAMP) ## Run the suite on SQLite only
 test-postgres: $(STAMP) ## Run the suite on PostgreSQL only (TEST_DATABASE_URL or the local server)
 	@echo "== test suite on PostgreSQL =="
 	TEST_DATABASE_URL="$${TEST_DATABASE_URL:-$(PG_URL)}" $(PY) -m pytest $(ARGS)
+
+test-browser: $(STAMP) ## The console in headless Chromium (installs Debian's chromium and chromium-driver)
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+			echo "== installing chromium and chromium-driver =="; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				chromium chromium-driver >/dev/null; \
+		else \
+			echo "Chromium is absent and apt-get needs root here: the browser test will skip" >&2; \
+		fi; \
+	fi
+	@echo "== browser test (screenshots in var/screenshots/) =="
+	$(PY) -m pytest tests/browser -m browser $(ARGS)
 
 lint: $(STAMP) ## ruff, ruff format --check, mypy (strict on app/, tests/, benchmarks/), import-linter
 	$(VENV)/bin/ruff check .

@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI, Request, Response
 
 from app import contracts
+from app.console import install_console
 from app.core import health
 from app.core.connections.api import router as connections_router
 from app.core.db import close_database, init_database, session_scope
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.include_router(spec.router, prefix=API_PREFIX)
         if spec.session_validator is not None:
             install_session_validator(app, spec.session_validator)
+    install_console(app)
     if settings.sandbox.enabled:
         sandbox = build_sandbox(settings.sandbox)
         app.state.sandbox = sandbox.state

@@ -1,0 +1,11 @@
+"""Every console page under one router, mounted at /console (and kept out of the OpenAPI)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.console import deliveries, events, login, overview
+
+router = APIRouter(include_in_schema=False)
+for pages in (login.router, overview.router, deliveries.router, events.router):
+    router.include_router(pages, prefix="/console")
