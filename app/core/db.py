@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -22,6 +24,7 @@ from typing import Annotated, Any
 from fastapi import Depends
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -30,6 +33,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, SessionTransaction, mapped_column
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import await_
 
 from app.core.errors import AppError
 from app.core.settings import DatabaseSettings
@@ -108,7 +112,15 @@ class Database:
         }
         if self.is_sqlite:
             _ensure_sqlite_dir(self.url.database)
-            kwargs["connect_args"] = {"timeout": settings.sqlite_busy_timeout_ms / 1000}
+            kwargs["connect_args"] = {
+                "timeout": settings.sqlite_busy_timeout_ms / 1000,
+                # The driver opens a transaction just before the first write, and this makes
+                # it BEGIN IMMEDIATE: reads before it run on their own (no snapshot is held),
+                # and the write lock is taken when the transaction begins, never by upgrading
+                # a read transaction (in WAL mode that upgrade fails at once after another
+                # connection has written, whatever the busy timeout).
+                "isolation_level": "IMMEDIATE",
+            }
         if not (self.is_sqlite and _in_memory(self.url.database)):
             # A file SQLite database is pooled like PostgreSQL; an in-memory one keeps the one
             # connection that holds it.
@@ -122,6 +134,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas(settings))
+            SQLiteWriters(settings.sqlite_busy_timeout_ms / 1000).install(self.engine)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
     async def ping(self) -> None:
@@ -152,6 +165,84 @@ def _sqlite_pragmas(settings: DatabaseSettings) -> Callable[[Any, Any], None]:
         cursor.close()
 
     return on_connect
+
+
+_WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE|BEGIN|SAVEPOINT)\b", re.IGNORECASE)
+
+
+class SQLiteWriters:
+    """Writers of one SQLite database queue in the process instead of failing.
+
+    SQLite has one writer at a time. A connection that is about to open a write transaction
+    (its first INSERT, UPDATE, DELETE, an explicit BEGIN or a SAVEPOINT) first takes this
+    process's writer lock, in arrival order, and holds it until its transaction commits or rolls
+    back; the transaction then begins IMMEDIATE. Writers of the process therefore wait their turn
+    here instead of spinning in SQLite's busy handler; the busy timeout still covers other
+    processes. A writer that waits longer than the busy timeout fails as SQLite would ("database
+    is locked", answered as 503 ``database_busy``).
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.lock = asyncio.Lock()
+        self.holder: Any = None
+
+    def install(self, engine: AsyncEngine) -> None:
+        sync_engine = engine.sync_engine
+        event.listen(sync_engine, "before_cursor_execute", self._before_execute, retval=True)
+        dialect = sync_engine.dialect
+        commit, rollback = dialect.do_commit, dialect.do_rollback
+
+        def do_commit(dbapi_connection: Any) -> None:
+            try:
+                commit(dbapi_connection)
+            finally:
+                self.release(dbapi_connection)
+
+        def do_rollback(dbapi_connection: Any) -> None:
+            try:
+                rollback(dbapi_connection)
+            finally:
+                self.release(dbapi_connection)
+
+        dialect.do_commit = do_commit  # type: ignore[method-assign]
+        dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+        for name in ("checkin", "close", "invalidate"):
+            event.listen(sync_engine.pool, name, self._released_with)
+
+    def _before_execute(
+        self, conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any
+    ) -> tuple[str, Any]:
+        match = _WRITE.match(statement)
+        if match is None:
+            return statement, parameters
+        fairy = conn.connection
+        if fairy.driver_connection.in_transaction or self.holder is fairy.dbapi_connection:
+            return statement, parameters
+        self.acquire(fairy.dbapi_connection)
+        if match.group(1).upper() == "BEGIN":
+            return "BEGIN IMMEDIATE", parameters
+        if match.group(1).upper() == "SAVEPOINT":
+            # SQLite would open a deferred transaction around the savepoint: open ours first.
+            await_(fairy.driver_connection.execute("BEGIN IMMEDIATE"))
+        return statement, parameters
+
+    def acquire(self, dbapi_connection: Any) -> None:
+        try:
+            await_(asyncio.wait_for(self.lock.acquire(), self.timeout))
+        except TimeoutError:
+            raise OperationalError(
+                "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")
+            ) from None
+        self.holder = dbapi_connection
+
+    def release(self, dbapi_connection: Any) -> None:
+        if self.holder is dbapi_connection and dbapi_connection is not None:
+            self.holder = None
+            self.lock.release()
+
+    def _released_with(self, dbapi_connection: Any, *_: Any) -> None:
+        self.release(dbapi_connection)
 
 
 _database: Database | None = None
