@@ -317,6 +317,21 @@ class FcmSettings(BaseSettings):
     """Validate messages without delivering them (``validate_only``)."""
 
 
+class NotificationSettings(BaseSettings):
+    """The notification module: summary pushes, topics and retention."""
+
+    model_config = _config("NOTIFICATIONS_")
+
+    summary_window_seconds: float = Field(default=30.0, ge=0, le=3600)
+    """Tasks that reach one user within this window share one push ("3 new approvals")."""
+    retention_days: int = Field(default=90, ge=1, le=36_500)
+    """Notifications older than this are pruned by the ``notification.prune`` job."""
+    prune_cron: str = "40 3 * * *"
+    """When the pruning job runs (crontab, five fields)."""
+    broadcast_topic_prefix: str = Field(default="org-", pattern=r"^[a-zA-Z0-9-_.~%]*$")
+    """Every device is subscribed to ``<prefix><organisation id>``, its organisation's topic."""
+
+
 class Settings:
     """All settings of one process, grouped by concern."""
 
@@ -334,6 +349,7 @@ class Settings:
         oracle_fusion: OracleFusionSettings | None = None,
         yardi: YardiSettings | None = None,
         fcm: FcmSettings | None = None,
+        notifications: NotificationSettings | None = None,
     ) -> None:
         self.app = app or AppSettings()
         self.database = database or DatabaseSettings()
@@ -346,6 +362,7 @@ class Settings:
         self.oracle_fusion = oracle_fusion or OracleFusionSettings()
         self.yardi = yardi or YardiSettings()
         self.fcm = fcm or FcmSettings()
+        self.notifications = notifications or NotificationSettings()
 
     def insecure_for_production(self) -> list[str]:
         """Return the reasons these settings must not run in production (empty when safe)."""

@@ -3,7 +3,8 @@
 
 A token that starts with ``unregistered`` (or that a test marks with ``state.fcm.unregistered``)
 answers 404 ``UNREGISTERED``, as a token of an uninstalled app does. Every accepted message is
-kept in ``state.fcm.sent``.
+kept in ``state.fcm.sent`` and listed, newest first, by ``GET /messages`` (like a mail catcher);
+``GET /subscriptions`` lists the topic subscriptions.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
 from app.sandbox.faults import FaultInjection
@@ -110,7 +111,7 @@ async def send(request: Request) -> Response:
     state.fcm.counter += 1
     name = f"projects/{request.path_params['project']}/messages/{state.fcm.counter}"
     if not body.get("validate_only"):
-        state.fcm.sent.append({"name": name, "message": message})
+        state.fcm.sent.append({"name": name, "message": message, "at": state.clock()})
     return JSONResponse({"name": name})
 
 
@@ -224,14 +225,73 @@ async def iid_info(request: Request) -> Response:
     return JSONResponse(body)
 
 
+def _iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _limit(request: Request, default: int = 100) -> int | None:
+    raw = request.query_params.get("limit", str(default))
+    return int(raw) if raw.isdigit() and 1 <= int(raw) <= 10_000 else None
+
+
+async def messages(request: Request) -> Response:
+    """``GET /messages``: what the fake FCM accepted, newest first (``?token=``, ``?limit=``).
+
+    Like a mail catcher: the demo shows a push arriving without a phone, and tests count the
+    pushes at the receiver.
+    """
+    limit = _limit(request)
+    if limit is None:
+        return JSONResponse({"error": "limit is a number from 1 to 10000"}, status_code=400)
+    token = request.query_params.get("token")
+    items = []
+    for sent in reversed(_state(request).fcm.sent):
+        message = sent["message"]
+        if token is not None and message.get("token") != token:
+            continue
+        notification = message.get("notification", {})
+        items.append(
+            {
+                "name": sent["name"],
+                "token": message.get("token"),
+                "topic": message.get("topic"),
+                "title": notification.get("title"),
+                "body": notification.get("body"),
+                "data": message.get("data", {}),
+                "android": message.get("android"),
+                "apns": message.get("apns"),
+                "time": _iso(sent["at"]),
+            }
+        )
+        if len(items) == limit:
+            break
+    return JSONResponse({"items": items, "total": len(_state(request).fcm.sent)})
+
+
+async def subscriptions_view(request: Request) -> Response:
+    """``GET /subscriptions``: every token's topics (``?token=``, ``?topic=`` narrow it)."""
+    token, topic = request.query_params.get("token"), request.query_params.get("topic")
+    items = [
+        {"token": t, "topic": name, "since": _iso(at)}
+        for t, topics in sorted(_state(request).fcm.topics.items())
+        if token is None or t == token
+        for name, at in sorted(topics.items())
+        if topic is None or name == topic
+    ]
+    return JSONResponse({"items": items})
+
+
 def _fault(_request: Request, fault: Fault) -> Response:
     fcm_code = "QUOTA_EXCEEDED" if fault.status == 429 else None
     return google_error(fault.status, HTTPStatus(fault.status).phrase, fcm_code)
 
 
 def build_fcm(state: SandboxState) -> ASGIApp:
-    """Return the ASGI app serving FCM's and Instance ID's paths (mount it under ``/fcm``)."""
-    app = Starlette(
+    """Return the ASGI app serving FCM's and Instance ID's paths (mount it under ``/fcm``).
+
+    ``GET /messages`` and ``GET /subscriptions`` show what it received; they are not faulted.
+    """
+    api = Starlette(
         routes=[
             Route("/v1/projects/{project}/messages:send", send, methods=["POST"]),
             Route(
@@ -249,5 +309,14 @@ def build_fcm(state: SandboxState) -> ASGIApp:
             Route("/iid/info/{token}", iid_info),
         ]
     )
+    api.state.sandbox = state
+    faulted = FaultInjection(api, system="fcm", state=state, render=_fault)
+    app = Starlette(
+        routes=[
+            Route("/messages", messages),
+            Route("/subscriptions", subscriptions_view),
+            Mount("/", faulted),
+        ]
+    )
     app.state.sandbox = state
-    return FaultInjection(app, system="fcm", state=state, render=_fault)
+    return app

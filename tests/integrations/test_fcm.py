@@ -63,6 +63,21 @@ async def test_one_message_is_encoded_by_the_sdk_and_accepted(
     }
 
 
+async def test_a_collapse_key_is_the_android_collapse_key_and_tag_and_the_apns_collapse_id(
+    push: FirebasePushGateway, sandbox: RunningSandbox
+) -> None:
+    result = await push.send(
+        PushMessage(token=token(1), title="2 new approvals", collapse_key="push-abc")
+    )
+    assert result.success
+    (sent,) = sandbox.state.fcm.sent
+    assert sent["message"]["android"] == {
+        "collapse_key": "push-abc",
+        "notification": {"tag": "push-abc"},
+    }
+    assert sent["message"]["apns"] == {"headers": {"apns-collapse-id": "push-abc"}}
+
+
 async def test_a_batch_of_500_reports_each_message_and_the_dead_tokens(
     push: FirebasePushGateway, sandbox: RunningSandbox
 ) -> None:

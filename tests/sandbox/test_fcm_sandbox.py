@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.integrations.conftest import RunningSandbox
+from tests.integrations.conftest import FakeClock, RunningSandbox
 
 TOKEN = "device-token-0001-abcdefghijklmnop"
 
@@ -35,3 +35,54 @@ async def test_subscriptions_are_listed_page_by_page(sandbox: RunningSandbox) ->
     )
     assert (missing.status_code, allowed.status_code) == (404, 200)
     assert dead.json()["error"]["details"][0]["errorCode"] == "UNREGISTERED"
+
+
+async def test_the_messages_it_accepted_are_listed_newest_first_like_a_mail_catcher(
+    sandbox: RunningSandbox, clock: FakeClock
+) -> None:
+    send = f"{sandbox.url}/fcm/v1/projects/p/messages:send"
+    async with httpx.AsyncClient(headers={"Authorization": "Bearer t"}) as http:
+        for n, token in enumerate((TOKEN, "device-token-0002-abcdefghijklmnop", TOKEN)):
+            message = {
+                "token": token,
+                "notification": {"title": f"#{n}", "body": "body"},
+                "data": {"n": str(n)},
+                "android": {"collapse_key": f"c{n}"},
+            }
+            assert (await http.post(send, json={"message": message})).status_code == 200
+            clock.advance(1)
+        refused = await http.post(send, json={"message": {"token": "unregistered-0001"}})
+        everything = (await http.get(f"{sandbox.url}/fcm/messages")).json()
+        mine = (await http.get(f"{sandbox.url}/fcm/messages", params={"token": TOKEN})).json()
+        last = (await http.get(f"{sandbox.url}/fcm/messages", params={"limit": "1"})).json()
+        bad = await http.get(f"{sandbox.url}/fcm/messages", params={"limit": "0"})
+    assert refused.status_code == 404
+    assert everything["total"] == 3
+    assert [m["title"] for m in everything["items"]] == ["#2", "#1", "#0"]
+    newest = everything["items"][0]
+    assert (newest["token"], newest["body"], newest["data"], newest["android"]) == (
+        TOKEN,
+        "body",
+        {"n": "2"},
+        {"collapse_key": "c2"},
+    )
+    assert newest["time"].endswith("Z")
+    assert newest["time"] > everything["items"][1]["time"]
+    assert [m["title"] for m in mine["items"]] == ["#2", "#0"]
+    assert [m["title"] for m in last["items"]] == ["#2"]
+    assert bad.status_code == 400
+
+
+async def test_topic_subscriptions_are_visible(sandbox: RunningSandbox) -> None:
+    base = f"{sandbox.url}/fcm/v1/projects/p/registrations"
+    async with httpx.AsyncClient(headers={"Authorization": "Bearer t"}) as http:
+        for token, topic in ((TOKEN, "news"), (TOKEN, "org-1"), ("device-token-9-abcdef", "news")):
+            await http.post(f"{base}/{token}/topicSubscriptions", params={"topic_name": topic})
+        everything = (await http.get(f"{sandbox.url}/fcm/subscriptions")).json()["items"]
+        news = (await http.get(f"{sandbox.url}/fcm/subscriptions?topic=news")).json()["items"]
+        mine = (await http.get(f"{sandbox.url}/fcm/subscriptions", params={"token": TOKEN})).json()[
+            "items"
+        ]
+    assert len(everything) == 3
+    assert sorted(s["token"] for s in news) == sorted([TOKEN, "device-token-9-abcdef"])
+    assert [s["topic"] for s in mine] == ["news", "org-1"]

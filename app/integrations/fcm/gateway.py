@@ -226,7 +226,22 @@ def _to_firebase(message: PushMessage) -> messaging.Message:
             topic=message.topic,
             notification=notification,
             data=message.data or None,
+            android=_android(message),
+            apns=_apns(message),
         )
+
+
+def _android(message: PushMessage) -> messaging.AndroidConfig | None:
+    if message.collapse_key is None:
+        return None
+    tag = messaging.AndroidNotification(tag=message.collapse_key) if message.title else None
+    return messaging.AndroidConfig(collapse_key=message.collapse_key, notification=tag)
+
+
+def _apns(message: PushMessage) -> messaging.APNSConfig | None:
+    if message.collapse_key is None:
+        return None
+    return messaging.APNSConfig(headers={"apns-collapse-id": message.collapse_key})
 
 
 def _result(index: int, token: str | None, item: messaging.SendResponse) -> SendResult:

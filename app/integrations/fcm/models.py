@@ -21,6 +21,9 @@ class PushMessage(_Model):
     body: str | None = None
     data: dict[str, str] = Field(default_factory=dict)
     """Key-value pairs the app reads (FCM wants strings)."""
+    collapse_key: str | None = Field(default=None, max_length=64)
+    """Messages sharing it replace each other on the phone: Android ``collapse_key`` and
+    notification ``tag``, APNs ``apns-collapse-id`` (at most 64 bytes)."""
 
     @model_validator(mode="after")
     def _one_target(self) -> PushMessage:

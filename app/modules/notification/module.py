@@ -1,6 +1,33 @@
-"""The notification module's contribution to the application: routes, listeners and jobs."""
+"""The notification module: push devices and their topics, notifications, pushes, preferences.
+
+Routes (under /api/v1): POST, GET /devices, DELETE /devices/{id}; GET /notifications,
+GET /notifications/unread-count, POST /notifications/{id}/read, POST /notifications/read-all,
+GET, PUT /notifications/preferences.
+Publishes ``notification.device.registered``, ``notification.device.deactivated`` and
+``notification.push.scheduled`` (its own durable follow-ups).
+Listens to ``auth.login`` (registers the device sent with it), ``auth.logout`` and
+``user.deleted`` (deactivate devices), inline; and durably to ``<module>.task.received``
+(stores one notification per user and task, and puts it in the user's next push),
+``<module>.task.closed`` (resolves it), its own device events (FCM topic subscriptions) and
+``notification.push.scheduled`` (sends the push through firebase-admin when it is due).
+Jobs: ``notification.prune`` deletes notifications past the retention.
+"""
 
 from app.core.modules import ModuleSpec
+from app.modules.notification import listeners
 from app.modules.notification.router import router
 
-module = ModuleSpec(name="notification", router=router)
+module = ModuleSpec(
+    name="notification",
+    router=router,
+    listeners=(
+        listeners.when_user_logged_in_register_device,
+        listeners.when_user_logged_out_deactivate_device,
+        listeners.when_user_deleted_deactivate_devices,
+        listeners.when_device_registered_subscribe_topics,
+        listeners.when_device_deactivated_unsubscribe_topics,
+        listeners.when_task_received_store_notification,
+        listeners.when_task_closed_resolve_notification,
+        listeners.when_push_scheduled_send_push,
+    ),
+)

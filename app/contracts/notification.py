@@ -1,0 +1,43 @@
+"""Events published by the notification module (its own durable follow-ups)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import ClassVar
+
+from app.events import Event
+
+
+class DeviceRegistered(Event):
+    """A push device was registered or moved: its topic subscriptions are brought up to date."""
+
+    name: ClassVar[str] = "notification.device.registered"
+
+    device_id: uuid.UUID
+    user_id: uuid.UUID
+
+    def ordering_key(self) -> str | None:
+        # A device's subscribe and unsubscribe run in the order they were asked for.
+        return f"device:{self.device_id}"
+
+
+class DeviceDeactivated(Event):
+    """A push device stopped receiving (logout, removal, user deleted): its topics are left."""
+
+    name: ClassVar[str] = "notification.device.deactivated"
+
+    device_id: uuid.UUID
+    user_id: uuid.UUID
+    reason: str
+
+    def ordering_key(self) -> str | None:
+        return f"device:{self.device_id}"
+
+
+class PushScheduled(Event):
+    """A push to one user's devices is due when its window closes (it may sum up many tasks)."""
+
+    name: ClassVar[str] = "notification.push.scheduled"
+
+    push_id: uuid.UUID
+    user_id: uuid.UUID

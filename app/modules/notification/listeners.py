@@ -1,0 +1,157 @@
+"""Listeners of the notification module: devices at login and logout, notifications, pushes.
+
+Device bookkeeping runs inline, in the transaction of the login, logout or deletion that caused
+it, so a logged-out device stops receiving at once. Everything that calls FCM, and everything
+that stores a notification, is durable: retried with backoff, then a dead letter an admin can
+retry; an FCM call carries the delivery's idempotency key.
+"""
+
+from __future__ import annotations
+
+from app.contracts.auth import UserLoggedIn, UserLoggedOut
+from app.contracts.common import PendingTaskClosed, PendingTaskReceived
+from app.contracts.hr import HrTaskClosed, HrTaskReceived
+from app.contracts.leasing import LeasingTaskClosed, LeasingTaskReceived
+from app.contracts.notification import DeviceDeactivated, DeviceRegistered, PushScheduled
+from app.contracts.procurement import ProcurementTaskClosed, ProcurementTaskReceived
+from app.contracts.user import UserDeleted
+from app.core.db import session_scope
+from app.core.settings import get_settings
+from app.events import RetryPolicy, current_delivery, listener
+from app.integrations.runtime import get_integrations
+from app.modules.notification import devices, service
+
+FCM_RETRY = RetryPolicy(max_attempts=10, base_delay=2.0, max_delay=600.0)
+"""About an hour and a half of backoff before a push or a topic change is a dead letter.
+A push that waits for its window or quiet hours spends one attempt per wait."""
+STORE_RETRY = RetryPolicy(max_attempts=8, base_delay=1.0, max_delay=120.0)
+
+
+def _module_of(event: PendingTaskReceived | PendingTaskClosed) -> str:
+    return type(event).name.partition(".")[0]
+
+
+@listener(UserLoggedIn)
+async def when_user_logged_in_register_device(event: UserLoggedIn) -> None:
+    if event.device is None:
+        return
+    async with session_scope() as session:
+        await devices.register_device(
+            session,
+            organization_id=event.organization_id,
+            user_id=event.user_id,
+            token=event.device.token,
+            platform=event.device.platform,
+            name=event.device.name,
+            session_id=event.session_id,
+        )
+
+
+@listener(UserLoggedOut)
+async def when_user_logged_out_deactivate_device(event: UserLoggedOut) -> None:
+    async with session_scope() as session:
+        await devices.end_session_devices(
+            session, user_id=event.user_id, session_id=event.session_id, token=event.device_token
+        )
+
+
+@listener(UserDeleted)
+async def when_user_deleted_deactivate_devices(event: UserDeleted) -> None:
+    async with session_scope() as session:
+        await devices.deactivate_user_devices(session, user_id=event.user_id)
+
+
+@listener(
+    DeviceRegistered,
+    delivery="durable",
+    listener_id="notification.device_topics.subscribe",
+    retry=FCM_RETRY,
+)
+async def when_device_registered_subscribe_topics(event: DeviceRegistered) -> None:
+    async with session_scope() as session:
+        await devices.sync_topics(
+            session,
+            device_id=event.device_id,
+            gateway=get_integrations().push,
+            settings=get_settings().notifications,
+        )
+
+
+@listener(
+    DeviceDeactivated,
+    delivery="durable",
+    listener_id="notification.device_topics.unsubscribe",
+    retry=FCM_RETRY,
+)
+async def when_device_deactivated_unsubscribe_topics(event: DeviceDeactivated) -> None:
+    async with session_scope() as session:
+        await devices.leave_topics(
+            session, device_id=event.device_id, gateway=get_integrations().push
+        )
+
+
+@listener(
+    ProcurementTaskReceived,
+    delivery="durable",
+    listener_id="notification.procurement_task.store",
+    retry=STORE_RETRY,
+)
+@listener(
+    HrTaskReceived,
+    delivery="durable",
+    listener_id="notification.hr_task.store",
+    retry=STORE_RETRY,
+)
+@listener(
+    LeasingTaskReceived,
+    delivery="durable",
+    listener_id="notification.leasing_task.store",
+    retry=STORE_RETRY,
+)
+async def when_task_received_store_notification(event: PendingTaskReceived) -> None:
+    async with session_scope() as session:
+        await service.store_task_notification(
+            session,
+            event=event,
+            module=_module_of(event),
+            settings=get_settings().notifications,
+        )
+
+
+@listener(
+    ProcurementTaskClosed,
+    delivery="durable",
+    listener_id="notification.procurement_task.resolve",
+    retry=STORE_RETRY,
+)
+@listener(
+    HrTaskClosed,
+    delivery="durable",
+    listener_id="notification.hr_task.resolve",
+    retry=STORE_RETRY,
+)
+@listener(
+    LeasingTaskClosed,
+    delivery="durable",
+    listener_id="notification.leasing_task.resolve",
+    retry=STORE_RETRY,
+)
+async def when_task_closed_resolve_notification(event: PendingTaskClosed) -> None:
+    async with session_scope() as session:
+        await service.resolve_task_notification(
+            session, user_id=event.user_id, module=_module_of(event), task_id=event.task_id
+        )
+
+
+@listener(PushScheduled, delivery="durable", listener_id="notification.push", retry=FCM_RETRY)
+async def when_push_scheduled_send_push(event: PushScheduled) -> None:
+    delivery = current_delivery()
+    key = delivery.idempotency_key if delivery else f"{event.push_id}:inline"
+    async with session_scope() as session:
+        await service.send_due_push(
+            session,
+            push_id=event.push_id,
+            user_id=event.user_id,
+            gateway=get_integrations().push,
+            idempotency_key=key,
+        )

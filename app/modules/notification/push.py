@@ -1,0 +1,219 @@
+"""Pushes: notifications that arrive within one window become one push to every active device.
+
+A notification joins the user's open push, or opens one due when the summary window closes
+(later, when the user is inside quiet hours). The push is a durable delivery
+(``notification.push.scheduled``): run before it is due, it asks the relay to come back at the
+due time, so nothing waits in memory. It sends one firebase-admin call per 500 devices, with
+the delivery's idempotency key in the data and the push's id as collapse key and tag, so a
+repeat after a crash (between the send and the commit) replaces the first on the phone.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.contracts.notification import PushScheduled
+from app.core.db import savepoint
+from app.events import RetryAfter, publish
+from app.integrations.fcm import MAX_BATCH, PushGateway, PushMessage, SendResult
+from app.modules.notification import clock, devices, repository
+from app.modules.notification.models import Device, Notification, Push
+from app.modules.notification.quiet import QuietHours
+
+logger = logging.getLogger(__name__)
+
+MODULE_ORDER = ("procurement", "hr", "leasing")
+
+
+class PushNotDue(RetryAfter):
+    """The push's window (or the user's quiet hours) has not ended: run it again then."""
+
+
+class PushUnavailable(RuntimeError):
+    """FCM failed every message with an error that may pass: the delivery retries."""
+
+
+async def add_to_next_push(
+    session: AsyncSession,
+    *,
+    notification: Notification,
+    quiet_hours: QuietHours | None,
+    window: timedelta,
+) -> Push:
+    """Put ``notification`` in the user's open push, or open one due when the window closes."""
+    open_push = await repository.open_push(session, notification.user_id)
+    if open_push is None:
+        now = clock.now()
+        due = now + window
+        if quiet_hours is not None and quiet_hours.contains(now):
+            due = max(due, quiet_hours.ends_after(now))
+        candidate = Push(
+            organization_id=notification.organization_id,
+            user_id=notification.user_id,
+            due_at=due,
+            created_at=now,
+        )
+        try:
+            async with savepoint(session):
+                session.add(candidate)
+                await session.flush()
+        except IntegrityError:
+            # Another delivery opened one for this user at the same moment: join it.
+            open_push = await repository.open_push(session, notification.user_id)
+            if open_push is None:
+                raise
+        else:
+            open_push = candidate
+            await publish(
+                PushScheduled(
+                    organization_id=candidate.organization_id,
+                    push_id=candidate.id,
+                    user_id=candidate.user_id,
+                )
+            )
+    notification.push_id = open_push.id
+    await session.flush()
+    return open_push
+
+
+async def send_push(
+    session: AsyncSession,
+    *,
+    push_id: uuid.UUID,
+    gateway: PushGateway,
+    idempotency_key: str,
+    quiet_hours: QuietHours | None,
+    enabled: set[str],
+) -> Push | None:
+    """Send a due push to every active device of its user; return it, or None if gone.
+
+    Raises:
+        PushNotDue: the window or the quiet hours have not ended yet.
+        PushUnavailable: FCM failed every message with a retryable error.
+    """
+    push = await repository.get_push(session, push_id)
+    if push is None or push.status != "scheduled":
+        return None
+    now = clock.now()
+    if push.due_at > now:
+        raise PushNotDue((push.due_at - now).total_seconds(), "the summary window is open")
+    if quiet_hours is not None and quiet_hours.contains(now):
+        until = quiet_hours.ends_after(now)
+        raise PushNotDue((until - now).total_seconds(), "the user's quiet hours")
+    notifications = await repository.notifications_of_push(session, push.id)
+    pending = [
+        n
+        for n in notifications
+        if n.read_at is None and n.resolved_at is None and n.module in enabled
+    ]
+    for n in notifications:
+        if n not in pending:
+            n.push_status = "skipped" if n.module in enabled else "off"
+    targets = await repository.active_devices(session, push.user_id)
+    push.notifications = len(pending)
+    push.devices = len(targets)
+    push.sent_at = now
+    if not pending or not targets:
+        push.status = "skipped"
+        for n in pending:
+            n.push_status = "skipped"
+        await session.flush()
+        return push
+    content = compose(push, pending, idempotency_key=idempotency_key)
+    results = await _send(gateway, content, targets)
+    delivered = sum(1 for r in results if r.success)
+    for device, result in zip(targets, results, strict=True):
+        if result.dead:
+            await devices.deactivate_dead(
+                session, device, reason=(result.error_code or "invalid").lower()
+            )
+    if not delivered and any(r.retryable for r in results):
+        raise PushUnavailable(
+            f"FCM failed all {len(results)} messages: {results[0].error_code} {results[0].error}"
+        )
+    push.status = "sent"
+    push.delivered = delivered
+    push.idempotency_key = idempotency_key
+    for n in pending:
+        n.push_status = "sent"
+    await session.flush()
+    logger.info(
+        "push %s: %d notification(s) to %d of %d device(s)",
+        push.id,
+        len(pending),
+        delivered,
+        len(targets),
+    )
+    return push
+
+
+@dataclass(frozen=True, slots=True)
+class PushContent:
+    """What every device of one push shows."""
+
+    title: str
+    body: str
+    data: dict[str, str]
+    collapse_key: str
+
+    def to(self, token: str) -> PushMessage:
+        """Return the message for one device."""
+        return PushMessage(
+            token=token,
+            title=self.title,
+            body=self.body,
+            data=self.data,
+            collapse_key=self.collapse_key,
+        )
+
+
+def compose(push: Push, pending: Sequence[Notification], *, idempotency_key: str) -> PushContent:
+    """Return one task's push, or the summary of several ("3 new approvals: 2 procurement...")."""
+    collapse = f"push-{push.id.hex}"
+    data = {"push_id": str(push.id), "idempotency_key": idempotency_key}
+    if len(pending) == 1:
+        (only,) = pending
+        return PushContent(
+            title=only.title,
+            body=only.body or f"New {only.module} approval",
+            data={
+                **data,
+                "kind": "task",
+                "module": only.module,
+                "task_id": only.task_id,
+                "notification_id": str(only.id),
+            },
+            collapse_key=collapse,
+        )
+    counts = Counter(n.module for n in pending)
+    parts = [f"{counts[m]} {m}" for m in sorted(counts, key=lambda m: (-counts[m], _order(m)))]
+    return PushContent(
+        title=f"{len(pending)} new approvals",
+        body=", ".join(parts),
+        data={**data, "kind": "summary", "count": str(len(pending))},
+        collapse_key=collapse,
+    )
+
+
+def _order(module: str) -> int:
+    return MODULE_ORDER.index(module) if module in MODULE_ORDER else len(MODULE_ORDER)
+
+
+async def _send(
+    gateway: PushGateway, content: PushContent, targets: Sequence[Device]
+) -> list[SendResult]:
+    results: list[SendResult] = []
+    for start in range(0, len(targets), MAX_BATCH):
+        batch = await gateway.send_batch(
+            [content.to(d.token) for d in targets[start : start + MAX_BATCH]]
+        )
+        results.extend(batch.results)
+    return results

@@ -1,0 +1,226 @@
+"""Queries of the notification module. A user's devices and notifications are theirs alone."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import CursorResult, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.modules.notification.models import Device, DeviceTopic, Notification, Preference, Push
+
+# -- devices -----------------------------------------------------------------------------------
+
+
+async def get_device_by_digest(session: AsyncSession, digest: str) -> Device | None:
+    query = select(Device).where(Device.token_digest == digest).with_for_update()
+    return (await session.scalars(query)).one_or_none()
+
+
+async def get_device(
+    session: AsyncSession, device_id: uuid.UUID, *, user_id: uuid.UUID | None = None
+) -> Device | None:
+    """Return the device with this id (only if it is ``user_id``'s, when given)."""
+    query = select(Device).where(Device.id == device_id)
+    if user_id is not None:
+        query = query.where(Device.user_id == user_id)
+    return (await session.scalars(query)).one_or_none()
+
+
+async def list_devices(
+    session: AsyncSession, user_id: uuid.UUID, *, limit: int, offset: int
+) -> tuple[Sequence[Device], int]:
+    """Return one page of the user's active devices (newest first) and how many there are."""
+    where = (Device.user_id == user_id, Device.is_active.is_(True))
+    total = await session.scalar(select(func.count()).select_from(Device).where(*where))
+    query = (
+        select(Device)
+        .where(*where)
+        .order_by(Device.created_at.desc(), Device.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return (await session.scalars(query)).all(), total or 0
+
+
+async def active_devices(session: AsyncSession, user_id: uuid.UUID) -> Sequence[Device]:
+    query = (
+        select(Device)
+        .where(Device.user_id == user_id, Device.is_active.is_(True))
+        .order_by(Device.created_at)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def devices_of_session(
+    session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID
+) -> Sequence[Device]:
+    query = select(Device).where(
+        Device.user_id == user_id, Device.session_id == session_id, Device.is_active.is_(True)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def device_topics(session: AsyncSession, device_id: uuid.UUID) -> list[str]:
+    query = select(DeviceTopic.topic).where(DeviceTopic.device_id == device_id)
+    return sorted((await session.scalars(query)).all())
+
+
+async def record_topic(session: AsyncSession, device_id: uuid.UUID, topic: str) -> None:
+    session.add(DeviceTopic(device_id=device_id, topic=topic))
+    await session.flush()
+
+
+async def forget_topics(
+    session: AsyncSession, device_id: uuid.UUID, topics: Sequence[str] | None = None
+) -> None:
+    """Forget the device's recorded topics (all of them when ``topics`` is None)."""
+    statement = delete(DeviceTopic).where(DeviceTopic.device_id == device_id)
+    if topics is not None:
+        statement = statement.where(DeviceTopic.topic.in_(topics))
+    await session.execute(statement)
+
+
+# -- notifications -----------------------------------------------------------------------------
+
+
+async def notification_exists(
+    session: AsyncSession, user_id: uuid.UUID, module: str, task_id: str
+) -> bool:
+    query = select(Notification.id).where(
+        Notification.user_id == user_id,
+        Notification.module == module,
+        Notification.task_id == task_id,
+    )
+    return (await session.scalar(query)) is not None
+
+
+async def get_notification(
+    session: AsyncSession, notification_id: uuid.UUID, user_id: uuid.UUID
+) -> Notification | None:
+    query = select(Notification).where(
+        Notification.id == notification_id, Notification.user_id == user_id
+    )
+    return (await session.scalars(query)).one_or_none()
+
+
+def _unread() -> tuple[object, ...]:
+    # The same terms as the partial index ix_notifications_unread, so the planner uses it.
+    return (Notification.read_at.is_(None), Notification.resolved_at.is_(None))
+
+
+async def list_notifications(
+    session: AsyncSession, user_id: uuid.UUID, *, unread: bool, limit: int, offset: int
+) -> tuple[Sequence[Notification], int]:
+    """Return one page of the user's notifications, newest first, and how many match."""
+    where = [Notification.user_id == user_id]
+    if unread:
+        where.extend(_unread())  # type: ignore[arg-type]
+    total = await session.scalar(select(func.count()).select_from(Notification).where(*where))
+    query = (
+        select(Notification)
+        .where(*where)
+        .order_by(Notification.created_at.desc(), Notification.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return (await session.scalars(query)).all(), total or 0
+
+
+async def unread_count(session: AsyncSession, user_id: uuid.UUID) -> int:
+    """Count the user's unread notifications: one query on the partial index."""
+    query = (
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.user_id == user_id, *_unread())  # type: ignore[arg-type]
+    )
+    return (await session.scalar(query)) or 0
+
+
+async def mark_all_read(session: AsyncSession, user_id: uuid.UUID, *, at: datetime) -> int:
+    statement = (
+        update(Notification)
+        .where(Notification.user_id == user_id, *_unread())  # type: ignore[arg-type]
+        .values(read_at=at)
+    )
+    result: CursorResult[tuple[()]] = await session.execute(statement)  # type: ignore[assignment]
+    return result.rowcount or 0
+
+
+async def resolve(
+    session: AsyncSession, user_id: uuid.UUID, module: str, task_id: str, *, at: datetime
+) -> int:
+    statement = (
+        update(Notification)
+        .where(
+            Notification.user_id == user_id,
+            Notification.module == module,
+            Notification.task_id == task_id,
+            Notification.resolved_at.is_(None),
+        )
+        .values(resolved_at=at)
+    )
+    result: CursorResult[tuple[()]] = await session.execute(statement)  # type: ignore[assignment]
+    return result.rowcount or 0
+
+
+async def prune_before(
+    session: AsyncSession, organization_id: uuid.UUID, cutoff: datetime, *, batch: int
+) -> int:
+    """Delete up to ``batch`` of the organisation's notifications created before ``cutoff``."""
+    ids = (
+        select(Notification.id)
+        .where(Notification.organization_id == organization_id, Notification.created_at < cutoff)
+        .limit(batch)
+    )
+    statement = delete(Notification).where(Notification.id.in_(ids))
+    result: CursorResult[tuple[()]] = await session.execute(statement)  # type: ignore[assignment]
+    return result.rowcount or 0
+
+
+async def prune_pushes_before(
+    session: AsyncSession, organization_id: uuid.UUID, cutoff: datetime
+) -> int:
+    statement = delete(Push).where(
+        Push.organization_id == organization_id,
+        Push.status != "scheduled",
+        Push.created_at < cutoff,
+    )
+    result: CursorResult[tuple[()]] = await session.execute(statement)  # type: ignore[assignment]
+    return result.rowcount or 0
+
+
+# -- pushes ------------------------------------------------------------------------------------
+
+
+async def open_push(session: AsyncSession, user_id: uuid.UUID) -> Push | None:
+    """Return the user's scheduled push, locked until the transaction ends (PostgreSQL)."""
+    query = (
+        select(Push).where(Push.user_id == user_id, Push.status == "scheduled").with_for_update()
+    )
+    return (await session.scalars(query)).one_or_none()
+
+
+async def get_push(session: AsyncSession, push_id: uuid.UUID) -> Push | None:
+    query = select(Push).where(Push.id == push_id).with_for_update()
+    return (await session.scalars(query)).one_or_none()
+
+
+async def notifications_of_push(
+    session: AsyncSession, push_id: uuid.UUID
+) -> Sequence[Notification]:
+    query = (
+        select(Notification)
+        .where(Notification.push_id == push_id)
+        .order_by(Notification.created_at, Notification.id)
+    )
+    return (await session.scalars(query)).all()
+
+
+# -- preferences -------------------------------------------------------------------------------
+
+
+async def get_preference(session: AsyncSession, user_id: uuid.UUID) -> Preference | None:
+    return await session.get(Preference, user_id)

@@ -1,0 +1,207 @@
+"""Notifications: stored once per user, module and task; read, resolved, pruned; preferences."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.contracts.common import PendingTaskReceived
+from app.core.db import savepoint
+from app.core.settings import NotificationSettings
+from app.integrations.fcm import PushGateway
+from app.modules.notification import clock, push, repository
+from app.modules.notification.errors import NotificationNotFound
+from app.modules.notification.models import Notification, Preference, Push
+from app.modules.notification.quiet import QuietHours
+from app.modules.notification.schemas import (
+    MODULES,
+    Preferences,
+    PushPreferences,
+    QuietHoursIn,
+)
+
+logger = logging.getLogger(__name__)
+
+PRUNE_BATCH = 5000
+
+
+async def store_task_notification(
+    session: AsyncSession,
+    *,
+    event: PendingTaskReceived,
+    module: str,
+    settings: NotificationSettings,
+) -> Notification | None:
+    """Store the notification of a new task and put it in the user's next push.
+
+    Returns None when the user already has one for this task (a replay, a retried delivery,
+    a second sweep): nothing is stored or pushed twice.
+    """
+    if await repository.notification_exists(session, event.user_id, module, event.task_id):
+        return None
+    notification = Notification(
+        organization_id=event.organization_id,
+        user_id=event.user_id,
+        module=module,
+        task_id=event.task_id,
+        title=event.title[:300],
+        body=event.summary[:1000] if event.summary else None,
+        sync_id=event.sync_id,
+        created_at=clock.now(),
+    )
+    try:
+        async with savepoint(session):
+            session.add(notification)
+            await session.flush()
+    except IntegrityError:
+        return None  # stored by a concurrent delivery of the same task
+    preference = await repository.get_preference(session, event.user_id)
+    if not push_enabled(preference, module):
+        notification.push_status = "off"
+        return notification
+    await push.add_to_next_push(
+        session,
+        notification=notification,
+        quiet_hours=quiet_hours_of(preference),
+        window=timedelta(seconds=settings.summary_window_seconds),
+    )
+    return notification
+
+
+async def send_due_push(
+    session: AsyncSession,
+    *,
+    push_id: uuid.UUID,
+    user_id: uuid.UUID,
+    gateway: PushGateway,
+    idempotency_key: str,
+) -> Push | None:
+    """Send a push whose window closed, under the user's current preferences."""
+    preference = await repository.get_preference(session, user_id)
+    return await push.send_push(
+        session,
+        push_id=push_id,
+        gateway=gateway,
+        idempotency_key=idempotency_key,
+        quiet_hours=quiet_hours_of(preference),
+        enabled={m for m in MODULES if push_enabled(preference, m)},
+    )
+
+
+async def resolve_task_notification(
+    session: AsyncSession, *, user_id: uuid.UUID, module: str, task_id: str
+) -> int:
+    """Mark the notification of a task that left the inbox resolved (it is no longer unread)."""
+    return await repository.resolve(session, user_id, module, task_id, at=clock.now())
+
+
+async def list_notifications(
+    session: AsyncSession, *, user_id: uuid.UUID, unread: bool, limit: int, offset: int
+) -> tuple[Sequence[Notification], int]:
+    """Return one page of the user's notifications, newest first."""
+    return await repository.list_notifications(
+        session, user_id, unread=unread, limit=limit, offset=offset
+    )
+
+
+async def unread_count(session: AsyncSession, *, user_id: uuid.UUID) -> int:
+    """Return how many of the user's notifications are neither read nor resolved."""
+    return await repository.unread_count(session, user_id)
+
+
+async def mark_read(
+    session: AsyncSession, *, user_id: uuid.UUID, notification_id: uuid.UUID
+) -> Notification:
+    """Mark one of the user's notifications read (again is harmless)."""
+    notification = await repository.get_notification(session, notification_id, user_id)
+    if notification is None:
+        raise NotificationNotFound()
+    if notification.read_at is None:
+        notification.read_at = clock.now()
+        await session.flush()
+    return notification
+
+
+async def mark_all_read(session: AsyncSession, *, user_id: uuid.UUID) -> int:
+    """Mark every unread notification of the user read; return how many changed."""
+    return await repository.mark_all_read(session, user_id, at=clock.now())
+
+
+async def prune(
+    session: AsyncSession, *, organization_id: uuid.UUID, settings: NotificationSettings
+) -> int:
+    """Delete the organisation's notifications (and sent pushes) older than the retention."""
+    cutoff = clock.now() - timedelta(days=settings.retention_days)
+    pruned = 0
+    while True:
+        deleted = await repository.prune_before(session, organization_id, cutoff, batch=PRUNE_BATCH)
+        pruned += deleted
+        if deleted < PRUNE_BATCH:
+            break
+    await repository.prune_pushes_before(session, organization_id, cutoff)
+    return pruned
+
+
+# -- preferences -------------------------------------------------------------------------------
+
+
+def push_enabled(preference: Preference | None, module: str) -> bool:
+    """Whether the user wants pushes for ``module`` (on unless they turned it off)."""
+    if preference is None:
+        return True
+    return bool(getattr(preference, f"push_{module}", True))
+
+
+def quiet_hours_of(preference: Preference | None) -> QuietHours | None:
+    if preference is None or not (
+        preference.quiet_start and preference.quiet_end and preference.time_zone
+    ):
+        return None
+    return QuietHours.parse(preference.quiet_start, preference.quiet_end, preference.time_zone)
+
+
+async def get_preferences(session: AsyncSession, *, user_id: uuid.UUID) -> Preferences:
+    """Return the user's preferences (the defaults when they never set any)."""
+    return _preferences_out(await repository.get_preference(session, user_id))
+
+
+async def set_preferences(
+    session: AsyncSession,
+    *,
+    organization_id: uuid.UUID,
+    user_id: uuid.UUID,
+    preferences: Preferences,
+) -> Preferences:
+    """Replace the user's preferences."""
+    row = await repository.get_preference(session, user_id)
+    if row is None:
+        row = Preference(user_id=user_id, organization_id=organization_id)
+        session.add(row)
+    row.push_procurement = preferences.push.procurement
+    row.push_hr = preferences.push.hr
+    row.push_leasing = preferences.push.leasing
+    quiet = preferences.quiet_hours
+    row.quiet_start = quiet.start if quiet else None
+    row.quiet_end = quiet.end if quiet else None
+    row.time_zone = quiet.time_zone if quiet else None
+    await session.flush()
+    return _preferences_out(row)
+
+
+def _preferences_out(row: Preference | None) -> Preferences:
+    if row is None:
+        return Preferences()
+    quiet = None
+    if row.quiet_start and row.quiet_end and row.time_zone:
+        quiet = QuietHoursIn(start=row.quiet_start, end=row.quiet_end, time_zone=row.time_zone)
+    return Preferences(
+        push=PushPreferences(
+            procurement=row.push_procurement, hr=row.push_hr, leasing=row.push_leasing
+        ),
+        quiet_hours=quiet,
+    )

@@ -1,0 +1,315 @@
+"""Notifications through the REST API, fed by the inbox's events, pushed to the sandbox's FCM."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from app.core.db import session_scope
+from app.events.outbox.models import OutboxDelivery
+from app.modules.notification.models import Notification, Push
+from app.sandbox import Fault
+from tests.factories import Account, create_user, log_in, problem_code
+from tests.integrations.conftest import RunningSandbox
+from tests.modules.notification.conftest import (
+    Time,
+    close,
+    deliver,
+    device_token,
+    pushes,
+    receive,
+)
+
+WINDOW = 30
+
+
+async def push_window(app: FastAPI, now: Time) -> None:
+    """Store what arrived, let the summary window close, and send what is due."""
+    await deliver(app, now)
+    now.advance(WINDOW)
+    await deliver(app, now)
+
+
+async def _with_device(client: httpx.AsyncClient, org: uuid.UUID, token: str) -> Account:
+    return await log_in(
+        client, await create_user(org), device={"token": token, "platform": "android"}
+    )
+
+
+async def _stored(user: Account) -> int:
+    async with session_scope() as session:
+        query = (
+            select(func.count())
+            .select_from(Notification)
+            .where(Notification.user_id == user.user_id)
+        )
+        return int(await session.scalar(query) or 0)
+
+
+async def test_a_sync_with_three_new_tasks_stores_three_and_pushes_one_summary(
+    app: FastAPI, client: httpx.AsyncClient, org: uuid.UUID, fcm: RunningSandbox, now: Time
+) -> None:
+    token = device_token(1)
+    user = await _with_device(client, org, token)
+    sync = uuid.uuid4()
+    tasks = [("procurement", "300100"), ("procurement", "300101"), ("leasing", "L-7")]
+    await receive(user, *tasks, sync_id=sync)
+    await deliver(app, now)
+    page = (await client.get("/api/v1/notifications", headers=user.headers)).json()
+    assert page["total"] == 3
+    assert {(n["module"], n["task_id"]) for n in page["items"]} == set(tasks)
+    assert await pushes(fcm, token) == []  # the summary window is open
+
+    await push_window(app, now)
+    (push,) = await pushes(fcm, token)
+    assert push["title"] == "3 new approvals"
+    assert push["body"] == "2 procurement, 1 leasing"
+    assert push["data"]["kind"] == "summary"
+    assert push["data"]["count"] == "3"
+    collapse = push["android"]["collapse_key"]
+    assert push["android"]["notification"]["tag"] == collapse
+    assert push["apns"]["headers"]["apns-collapse-id"] == collapse
+    assert push["data"]["idempotency_key"]
+
+    # The next sync finds the same three tasks: nothing is stored or pushed again.
+    await receive(user, *tasks, sync_id=uuid.uuid4())
+    await push_window(app, now)
+    assert await _stored(user) == 3
+    assert len(await pushes(fcm, token)) == 1
+
+
+async def test_one_task_is_pushed_to_every_active_device_with_its_own_text(
+    app: FastAPI, client: httpx.AsyncClient, org: uuid.UUID, fcm: RunningSandbox, now: Time
+) -> None:
+    tokens = [device_token(n) for n in range(3)]
+    user = await _with_device(client, org, tokens[0])
+    for token in tokens[1:]:
+        await client.post(
+            "/api/v1/devices", headers=user.headers, json={"token": token, "platform": "ios"}
+        )
+    await receive(user, ("hr", "HR-1"), title="Leave request", summary="Ann, 3 days")
+    await push_window(app, now)
+    sent = await pushes(fcm)
+    assert sorted(p["token"] for p in sent) == sorted(tokens)
+    assert {(p["title"], p["body"], p["data"]["kind"], p["data"]["task_id"]) for p in sent} == {
+        ("Leave request", "Ann, 3 days", "task", "HR-1")
+    }
+    assert len({p["data"]["idempotency_key"] for p in sent}) == 1
+
+
+async def test_an_unregistered_token_is_deactivated_and_never_sent_to_again(
+    app: FastAPI, client: httpx.AsyncClient, org: uuid.UUID, fcm: RunningSandbox, now: Time
+) -> None:
+    alive, dead = device_token(1), device_token(2)
+    user = await _with_device(client, org, alive)
+    await client.post(
+        "/api/v1/devices", headers=user.headers, json={"token": dead, "platform": "ios"}
+    )
+    await deliver(app, now)
+    fcm.state.fcm.unregistered.add(dead)  # the app was uninstalled
+
+    await receive(user, ("procurement", "1"))
+    await push_window(app, now)
+    assert [p["token"] for p in await pushes(fcm)] == [alive]
+    devices = (await client.get("/api/v1/devices", headers=user.headers)).json()["items"]
+    assert [d["token"] for d in devices] == [alive]
+
+    requests_before = fcm.state.traffic["fcm"].requests
+    await receive(user, ("procurement", "2"))
+    await push_window(app, now)
+    assert [p["token"] for p in await pushes(fcm)] == [alive, alive]
+    assert fcm.state.traffic["fcm"].requests == requests_before + 1
+
+
+async def test_tasks_arriving_after_a_push_went_out_get_a_push_of_their_own(
+    app: FastAPI, client: httpx.AsyncClient, org: uuid.UUID, fcm: RunningSandbox, now: Time
+) -> None:
+    token = device_token(1)
+    user = await _with_device(client, org, token)
+    await receive(user, ("procurement", "1"))
+    await deliver(app, now)
+    now.advance(10)
+    await receive(user, ("hr", "2"))  # within the window: joins the same push
+    await deliver(app, now)
+    now.advance(WINDOW - 10)
+    await deliver(app, now)
+    await receive(user, ("leasing", "3"))
+    await push_window(app, now)
+    sent = await pushes(fcm, token)
+    assert [p["title"] for p in sent] == ["Leasing task 3", "2 new approvals"]
+    assert sent[0]["android"]["collapse_key"] != sent[1]["android"]["collapse_key"]
+
+
+async def test_a_closed_task_resolves_its_notification_and_leaves_the_badge(
+    app: FastAPI, client: httpx.AsyncClient, org: uuid.UUID, fcm: RunningSandbox, now: Time
+) -> None:
+    token = device_token(1)
+    user = await _with_device(client, org, token)
+    await receive(user, ("procurement", "1"), ("procurement", "2"))
+    await deliver(app, now)
+    count = await client.get("/api/v1/notifications/unread-count", headers=user.headers)
+    assert count.json() == {"count": 2}
+
+    await close(user, "procurement", "2")  # decided elsewhere before the push went out
+    await push_window(app, now)
+    count = await client.get("/api/v1/notifications/unread-count", headers=user.headers)
+    assert count.json() == {"count": 1}
+    items = (await client.get("/api/v1/notifications", headers=user.headers)).json()["items"]
+    resolved = {n["task_id"]: n["resolved_at"] is not None for n in items}
+    assert resolved == {"1": False, "2": True}
+    unread = (await client.get("/api/v1/notifications?unread=true", headers=user.headers)).json()
+    assert [n["task_id"] for n in unread["items"]] == ["1"]
+    (push,) = await pushes(fcm, token)
+    assert (push["title"], push["data"]["task_id"]) == ("Procurement task 1", "1")
+
+
+async def test_read_one_read_all_and_paging(
+    app: FastAPI, client: httpx.AsyncClient, org: uuid.UUID, now: Time
+) -> None:
+    user = await log_in(client, await create_user(org))
+    for n in range(5):
+        await receive(user, ("hr", f"T{n}"))
+        await deliver(app, now)
+        now.advance(1)
+    first = (await client.get("/api/v1/notifications?limit=2", headers=user.headers)).json()
+    assert (first["total"], first["limit"], first["offset"]) == (5, 2, 0)
+    assert [n["task_id"] for n in first["items"]] == ["T4", "T3"]
+    rest = (await client.get("/api/v1/notifications?limit=2&offset=2", headers=user.headers)).json()
+    assert [n["task_id"] for n in rest["items"]] == ["T2", "T1"]
+
+    target = first["items"][0]
+    response = await client.post(f"/api/v1/notifications/{target['id']}/read", headers=user.headers)
+    assert response.status_code == 200
+    assert response.json()["read_at"] is not None
+    again = await client.post(f"/api/v1/notifications/{target['id']}/read", headers=user.headers)
+    assert again.json()["read_at"] == response.json()["read_at"]
+    count = await client.get("/api/v1/notifications/unread-count", headers=user.headers)
+    assert count.json() == {"count": 4}
+
+    everything = await client.post("/api/v1/notifications/read-all", headers=user.headers)
+    assert everything.json() == {"updated": 4}
+    nothing = await client.post("/api/v1/notifications/read-all", headers=user.headers)
+    assert nothing.json() == {"updated": 0}
+    count = await client.get("/api/v1/notifications/unread-count", headers=user.headers)
+    assert count.json() == {"count": 0}
+
+
+async def test_another_users_notification_answers_404(
+    app: FastAPI, client: httpx.AsyncClient, org: uuid.UUID, now: Time
+) -> None:
+    owner = await log_in(client, await create_user(org))
+    other = await log_in(client, await create_user(org))
+    await receive(owner, ("leasing", "L-1"))
+    await deliver(app, now)
+    (item,) = (await client.get("/api/v1/notifications", headers=owner.headers)).json()["items"]
+    response = await client.post(f"/api/v1/notifications/{item['id']}/read", headers=other.headers)
+    assert response.status_code == 404
+    assert problem_code(response) == "notification_not_found"
+    assert (await client.get("/api/v1/notifications", headers=other.headers)).json()["total"] == 0
+    count = await client.get("/api/v1/notifications/unread-count", headers=other.headers)
+    assert count.json() == {"count": 0}
+    await client.post("/api/v1/notifications/read-all", headers=other.headers)
+    count = await client.get("/api/v1/notifications/unread-count", headers=owner.headers)
+    assert count.json() == {"count": 1}
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/v1/notifications?limit=0"),
+        ("get", "/api/v1/notifications?limit=201"),
+        ("get", "/api/v1/notifications?offset=-1"),
+        ("get", "/api/v1/notifications?unread=maybe"),
+        ("post", "/api/v1/notifications/not-a-uuid/read"),
+        ("delete", "/api/v1/devices/not-a-uuid"),
+        ("get", "/api/v1/devices?limit=0"),
+    ],
+)
+async def test_bad_query_and_path_values_are_refused_with_422(
+    client: httpx.AsyncClient, employee: Account, method: str, path: str
+) -> None:
+    response = await client.request(method, path, headers=employee.headers)
+    assert response.status_code == 422
+    assert problem_code(response) == "validation_error"
+
+
+async def test_fcm_down_retries_with_backoff_then_dead_letters_and_an_admin_retry_sends_it(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    org: uuid.UUID,
+    admin: Account,
+    fcm: RunningSandbox,
+    now: Time,
+) -> None:
+    token = device_token(1)
+    user = await _with_device(client, org, token)
+    await deliver(app, now)
+    # FCM refuses every message (firebase-admin retries 500 and 503 itself, for seconds; a
+    # quota refusal reaches us at once and is retried the same way by the relay).
+    fcm.state.inject("fcm", Fault(429, times=1000))
+    await receive(user, ("procurement", "1"))
+    await push_window(app, now)
+    assert await _stored(user) == 1  # the notification is there regardless
+    waits = []
+    for _ in range(12):  # each retry waits longer: move the clock past it
+        async with session_scope() as session:
+            pending = (
+                await session.scalars(
+                    select(OutboxDelivery).where(OutboxDelivery.listener_id == "notification.push")
+                )
+            ).one()
+        if pending.status == "dead":
+            break
+        waits.append((pending.available_at - now()).total_seconds())
+        now.set(pending.available_at)
+        await deliver(app, now)
+    async with session_scope() as session:
+        delivery = (
+            await session.scalars(
+                select(OutboxDelivery).where(OutboxDelivery.listener_id == "notification.push")
+            )
+        ).one()
+    assert (delivery.status, delivery.attempts) == ("dead", 10)
+    assert "QUOTA_EXCEEDED" in delivery.errors[-1]["message"]
+    backoff = waits[2:]  # after the window's wait (1) and the first failure
+    assert backoff == sorted(backoff), waits
+    assert backoff[-1] > 10 * backoff[0], waits
+    assert await pushes(fcm, token) == []
+
+    fcm.state.faults["fcm"].clear()
+    response = await client.post(
+        f"/api/v1/admin/events/deliveries/{delivery.id}/retry", headers=admin.headers
+    )
+    assert response.status_code in (200, 202), response.text
+    await deliver(app, now)
+    (push,) = await pushes(fcm, token)
+    assert push["data"]["task_id"] == "1"
+    async with session_scope() as session:
+        sent = (await session.scalars(select(Push))).one()
+    assert (sent.status, sent.delivered) == ("sent", 1)
+
+
+async def test_pruning_deletes_the_organisations_notifications_past_the_retention(
+    app: FastAPI, client: httpx.AsyncClient, org: uuid.UUID, now: Time
+) -> None:
+    from app.modules.notification.jobs import prune_notifications
+    from tests.factories import create_org
+
+    user = await log_in(client, await create_user(org))
+    elsewhere = await log_in(client, await create_user(await create_org()))
+    await receive(user, ("hr", "old"))
+    await receive(elsewhere, ("hr", "old"))
+    await deliver(app, now)
+    now.advance(60 * 86400)
+    await receive(user, ("hr", "recent"))
+    await deliver(app, now)
+    now.advance(31 * 86400)  # "old" is 91 days old, "recent" 31
+    async with session_scope() as session:
+        assert await prune_notifications(session, organization_id=org) == 1
+    items = (await client.get("/api/v1/notifications", headers=user.headers)).json()["items"]
+    assert [n["task_id"] for n in items] == ["recent"]
+    assert await _stored(elsewhere) == 1  # another organisation's run prunes its own
