@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from fastapi import Depends
 from sqlalchemy import DateTime, MetaData, event, text
@@ -49,6 +49,7 @@ NAMING_CONVENTION = {
 }
 
 PostCommitHook = Callable[[], Awaitable[None] | None]
+T = TypeVar("T")
 
 current_session_var: ContextVar[AsyncSession | None] = ContextVar("current_session", default=None)
 
@@ -270,35 +271,82 @@ async def close_database() -> None:
         _database = None
 
 
-_AFTER_COMMIT = "after_commit"
+class TransactionBuffer(Generic[T]):
+    """Items that belong to a session's transaction, kept in ``session.info`` until it ends.
+
+    Each item remembers the transaction or savepoint it was added in, and is dropped when that
+    one rolls back (a savepoint rolling back drops only its own items); whatever is left when
+    the outermost transaction ends is dropped too. The owner takes the items at commit: the
+    after-commit hooks below take theirs once the commit is done, the outbox takes its staged
+    events just before, to write them in the committing transaction.
+
+    Args:
+        key: the ``session.info`` key of the items (unique per buffer).
+    """
+
+    _buffers: ClassVar[list[TransactionBuffer[Any]]] = []
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        TransactionBuffer._buffers.append(self)
+
+    def add(self, session: AsyncSession | Session, item: T) -> None:
+        """Add ``item`` to the innermost transaction (or savepoint) open on ``session``."""
+        sync = session.sync_session if isinstance(session, AsyncSession) else session
+        transaction = sync.get_nested_transaction() or sync.get_transaction()
+        sync.info.setdefault(self.key, []).append((transaction, item))
+
+    def take(self, session: AsyncSession | Session) -> list[T]:
+        """Remove and return every item of ``session``'s transaction, in the order added."""
+        entries: list[tuple[SessionTransaction | None, T]] = session.info.pop(self.key, [])
+        return [item for _, item in entries]
+
+    def _rolled_back(self, session: Session, ended: SessionTransaction) -> None:
+        entries: list[tuple[SessionTransaction | None, T]] | None = session.info.get(self.key)
+        if not entries:
+            return
+        if not ended.nested:
+            session.info.pop(self.key, None)
+            return
+        session.info[self.key] = [
+            (transaction, item)
+            for transaction, item in entries
+            if not within_transaction(transaction, ended)
+        ]
 
 
-def after_commit(session: AsyncSession, hook: PostCommitHook) -> None:
+_after_commit_hooks: TransactionBuffer[PostCommitHook] = TransactionBuffer("after_commit")
+_COMMITTED = "after_commit.committed"
+
+
+def after_commit(session: AsyncSession | Session, hook: PostCommitHook) -> None:
     """Run ``hook`` after ``session``'s transaction commits; drop it on rollback.
 
     A hook registered inside a savepoint is dropped when that savepoint rolls back, even if
     the outer transaction commits (a failed inline listener takes its background work along).
+    :func:`transaction` runs the hooks once its commit is done.
     """
-    sync = session.sync_session
-    transaction = sync.get_nested_transaction() or sync.get_transaction()
-    session.info.setdefault(_AFTER_COMMIT, []).append((transaction, hook))
+    _after_commit_hooks.add(session, hook)
 
 
 @event.listens_for(Session, "after_soft_rollback")
-def _drop_rolled_back_hooks(session: Session, previous_transaction: SessionTransaction) -> None:
-    hooks: list[tuple[SessionTransaction | None, PostCommitHook]] | None = session.info.get(
-        _AFTER_COMMIT
-    )
-    if not hooks:
-        return
-    if not previous_transaction.nested:
-        session.info.pop(_AFTER_COMMIT, None)
-        return
-    session.info[_AFTER_COMMIT] = [
-        (transaction, hook)
-        for transaction, hook in hooks
-        if not within_transaction(transaction, previous_transaction)
-    ]
+def _drop_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    for buffer in TransactionBuffer._buffers:
+        buffer._rolled_back(session, previous_transaction)
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    hooks = _after_commit_hooks.take(session)
+    if hooks:
+        session.info.setdefault(_COMMITTED, []).extend(hooks)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _ended(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        for buffer in TransactionBuffer._buffers:
+            session.info.pop(buffer.key, None)
 
 
 def within_transaction(transaction: SessionTransaction | None, ended: SessionTransaction) -> bool:
@@ -316,10 +364,8 @@ def current_session() -> AsyncSession | None:
 
 
 async def _run_after_commit(session: AsyncSession) -> None:
-    hooks: list[tuple[SessionTransaction | None, PostCommitHook]] = session.info.pop(
-        _AFTER_COMMIT, []
-    )
-    for _, hook in hooks:
+    hooks: list[PostCommitHook] = session.info.pop(_COMMITTED, [])
+    for hook in hooks:
         try:
             result = hook()
             if asyncio.iscoroutine(result):
@@ -348,7 +394,8 @@ async def transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
             recorded = exc
         await session.commit()
     except BaseException:
-        session.info.pop(_AFTER_COMMIT, None)
+        _after_commit_hooks.take(session)
+        session.info.pop(_COMMITTED, None)
         await session.rollback()
         raise
     finally:

@@ -11,9 +11,11 @@ from app.events.app_emitter import (
     UnknownEvent,
 )
 from app.events.base import Envelope, Event, current_envelope, event_types
-from app.events.delivery import Delivery, RetryPolicy, listener
-from app.events.emitter import EventEmitter, Subscription, current_event
+from app.events.delivery import Delivery, listener
+from app.events.dispatch import current_event
+from app.events.emitter import EventEmitter, Subscription
 from app.events.outbox import DeliveryContext, DoNotRetry, RetryAfter, current_delivery
+from app.events.retry import RetryPolicy
 from app.events.runtime import get_emitter, publish
 
 __all__ = [

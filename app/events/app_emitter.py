@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import difflib
-import inspect
+import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from contextvars import Token
-from typing import Any, Protocol
+from contextvars import Context, Token, copy_context
+from typing import Any, NamedTuple, Protocol
 
-from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.context import correlation_id_var, get_correlation_id
-from app.core.db import after_commit, current_session, savepoint
+from app.core.db import after_commit, current_session, current_session_var, savepoint
+from app.events import dispatch
 from app.events.base import (
     Envelope,
     Event,
@@ -23,29 +24,22 @@ from app.events.base import (
     event_types,
     new_event_id,
 )
-from app.events.delivery import Delivery, RetryPolicy, listener_specs
+from app.events.delivery import listener_specs
 from app.events.emitter import EventEmitter
+from app.events.metrics import EVENTS_EMITTED, LISTENER_FAILURES
 from app.events.patterns import is_pattern, matches
+from app.events.retry import RetryPolicy
 from app.events.subscription import (
+    Delivery,
     EventKey,
     Listener,
+    ListenerSpec,
     Subscription,
-    _current_event,
-    detached_context,
     event_key,
     qualified_name,
 )
 
 logger = logging.getLogger("app.events")
-
-EVENTS_EMITTED = Counter(
-    "workflow_hub_events_emitted_total", "Typed events emitted, by name.", ["event"]
-)
-LISTENER_FAILURES = Counter(
-    "workflow_hub_event_listener_failures_total",
-    "Listener failures, by event and listener.",
-    ["event", "listener"],
-)
 
 
 class UnknownEvent(LookupError):
@@ -78,14 +72,27 @@ class DurableSink(Protocol):
         """Write the event and its deliveries in a transaction of its own."""
 
 
-Route = tuple[tuple[Subscription, ...], tuple[Subscription, ...], tuple[Subscription, ...]]
+class Route(NamedTuple):
+    """Where one event name goes, by delivery, each in listener order (computed once, cached)."""
+
+    inline: tuple[Subscription, ...]
+    background: tuple[Subscription, ...]
+    durable: tuple[Subscription, ...]
+
+
 _Tokens = tuple[Token[Envelope | None], Token[str | None] | None]
 
 
 def delivery_of(sub: Subscription) -> Delivery:
     """Return how ``sub`` is delivered (``inline`` unless declared otherwise)."""
-    delivery: Delivery = sub.options.get("delivery", "inline")
-    return delivery
+    return sub.spec.delivery
+
+
+def detached_context() -> Context:
+    """Copy the current context for a task that outlives the caller's transaction."""
+    context = copy_context()
+    context.run(current_session_var.set, None)
+    return context
 
 
 class AppEmitter(EventEmitter):
@@ -119,37 +126,37 @@ class AppEmitter(EventEmitter):
         module: str | None = None,
     ) -> Subscription:
         """Subscribe ``fn`` with a delivery mode; the declarative form is ``@listener``."""
-        cls = event_type(event_key(event))
-        if delivery != "inline" and cls is not None and cls.sensitive:
-            raise ValueError(f"{cls.name!r} is sensitive: only inline listeners may receive it")
-        options: dict[str, Any] = {"delivery": delivery, "module": module}
-        if delivery == "durable":
-            listener_id = listener_id or qualified_name(fn)
-            if listener_id in self._durable:
-                raise ValueError(f"durable listener id {listener_id!r} is already subscribed")
-            options.update(listener_id=listener_id, retry=retry or RetryPolicy())
-        sub = self._add(event_key(event), fn, prepend=False, priority=priority, options=options)
-        if delivery == "durable":
-            self._durable[listener_id] = sub  # type: ignore[index]
-        return sub
+        spec = ListenerSpec(
+            event=event_key(event),
+            delivery=delivery,
+            priority=priority,
+            retry=retry,
+            listener_id=listener_id,
+            module=module,
+        )
+        return self._subscribe(spec, fn)
 
     def register(self, fn: Callable[..., Any], *, module: str | None = None) -> list[Subscription]:
         """Subscribe every ``@listener`` declaration of ``fn``."""
         specs = listener_specs(fn)
         if not specs:
             raise ValueError(f"{qualified_name(fn)} has no @listener declaration")
-        return [
-            self.subscribe(
-                spec.event,
-                fn,
-                delivery=spec.delivery,
-                priority=spec.priority,
-                retry=spec.retry,
-                listener_id=spec.listener_id,
-                module=module,
+        return [self._subscribe(dataclasses.replace(spec, module=module), fn) for spec in specs]
+
+    def _subscribe(self, spec: ListenerSpec, fn: Listener) -> Subscription:
+        cls = event_type(spec.event)
+        if spec.delivery != "inline" and cls is not None and cls.sensitive:
+            raise ValueError(f"{cls.name!r} is sensitive: only inline listeners may receive it")
+        if spec.delivery == "durable":
+            listener_id = spec.listener_id or qualified_name(fn)
+            if listener_id in self._durable:
+                raise ValueError(f"durable listener id {listener_id!r} is already subscribed")
+            spec = dataclasses.replace(
+                spec, listener_id=listener_id, retry=spec.retry or RetryPolicy()
             )
-            for spec in specs
-        ]
+            sub = self._durable[listener_id] = self._add(spec, fn, prepend=False)
+            return sub
+        return self._add(spec, fn, prepend=False)
 
     def mark_ready(self, ready: bool = True) -> None:
         """Declare that every listener is subscribed (emits are refused before, when strict)."""
@@ -173,23 +180,20 @@ class AppEmitter(EventEmitter):
             True when at least one listener was reached.
         """
         name, args, envelope = self._prepare(event, args)
-        inline, background, durable = self._route(name)
-        if not (inline or background or durable):
+        route = self._route(name)
+        if not (route.inline or route.background or route.durable):
             return False
         tokens = self._enter(envelope)
         try:
-            if durable:
-                session = current_session()
-                if session is None:
-                    raise RuntimeError(
-                        f"{name} has durable listeners: emit it inside a transaction, "
-                        "or use await emit_async()"
-                    )
-                self._sink().stage(session, _envelope(envelope), args[0], durable)
-            if background:
-                self._schedule_background(name, args, background)
-            ran = self._dispatch(name, args, inline) if inline else False
-            return ran or bool(background or durable)
+            session = current_session()
+            if route.durable and session is None:
+                raise RuntimeError(
+                    f"{name} has durable listeners: emit it inside a transaction, "
+                    "or use await emit_async()"
+                )
+            self._hand_off(route, name, args, envelope, session)
+            ran = dispatch.fire(self, name, args, route.inline) if route.inline else False
+            return ran or bool(route.background or route.durable)
         finally:
             self._exit(tokens)
 
@@ -204,64 +208,48 @@ class AppEmitter(EventEmitter):
 
         Durable deliveries are written first (in the current transaction, or in one of their
         own), background ones are scheduled for after commit, then inline listeners run.
-        Inside a transaction, inline listeners share its session, so they run one by one, each
-        async listener in a savepoint: a failing one rolls back its own writes only, and the
-        emitting transaction stays usable.
+        Inside a transaction, inline listeners share its session, so they always run one by
+        one (``sequential`` is implied), each async listener in a savepoint: a failing one
+        rolls back its own writes only, and the emitting transaction stays usable.
 
         Returns:
             The inline listeners' results, in order.
         """
         name, args, envelope = self._prepare(event, args)
-        inline, background, durable = self._route(name)
+        route = self._route(name)
         tokens = self._enter(envelope)
-        session = current_session()
         try:
-            if durable:
-                sink, env = self._sink(), _envelope(envelope)
-                if session is not None:
-                    sink.stage(session, env, args[0], durable)
-                else:
-                    await sink.write(env, args[0], durable)
-            if background:
-                self._schedule_background(name, args, background)
-            if not inline:
+            session = current_session()
+            if route.durable and session is None:
+                await self._sink().write(_envelope(envelope), args[0], route.durable)
+            self._hand_off(route, name, args, envelope, session)
+            if not route.inline:
                 return []
-            if session is not None:
-                return await self._run_in_transaction(session, name, args, inline, raise_errors)
-            return await self._run_all(name, args, inline, raise_errors, sequential)
+            return await dispatch.collect(
+                self,
+                name,
+                args,
+                route.inline,
+                raise_errors=raise_errors,
+                sequential=sequential,
+                isolation=functools.partial(savepoint, session) if session is not None else None,
+            )
         finally:
             self._exit(tokens)
 
-    async def _run_in_transaction(
+    def _hand_off(
         self,
-        session: AsyncSession,
+        route: Route,
         name: str,
         args: tuple[Any, ...],
-        subs: tuple[Subscription, ...],
-        raise_errors: bool,
-    ) -> list[Any]:
-        token = _current_event.set(name)
-        results: list[Any] = []
-        errors: list[Exception] = []
-        try:
-            for sub in subs:
-                if not self._take(sub):
-                    continue
-                try:
-                    result = sub.listener(*((name, *args) if sub.is_any else args))
-                    if sub.is_async or (result is not None and inspect.isawaitable(result)):
-                        async with savepoint(session):
-                            result = await result
-                except Exception as exc:
-                    self._failed(sub, name, exc)
-                    errors.append(exc)
-                    result = None
-                results.append(result)
-        finally:
-            _current_event.reset(token)
-        if errors and raise_errors:
-            raise ExceptionGroup(f"{len(errors)} listener(s) failed on {name!r}", errors)
-        return results
+        envelope: Envelope | None,
+        session: AsyncSession | None,
+    ) -> None:
+        """Stage the durable deliveries in ``session`` and schedule the background ones."""
+        if route.durable and session is not None:
+            self._sink().stage(session, _envelope(envelope), args[0], route.durable)
+        if route.background:
+            self._schedule_background(name, args, route.background, session)
 
     async def deliver(self, listener_id: str, event: Event, envelope: Envelope) -> Any:
         """Run one durable listener for a stored event (the relay calls this); errors propagate.
@@ -273,14 +261,9 @@ class AppEmitter(EventEmitter):
         if sub is None:
             raise LookupError(f"no durable listener {listener_id!r} is subscribed")
         tokens = self._enter(envelope)
-        event_token = _current_event.set(envelope.name)
         try:
-            result = sub.listener(event)
-            if inspect.isawaitable(result):
-                result = await result
-            return result
+            return await dispatch.run(sub, envelope.name, (event,))
         finally:
-            _current_event.reset(event_token)
             self._exit(tokens)
 
     # -- introspection -----------------------------------------------------------------------
@@ -289,12 +272,12 @@ class AppEmitter(EventEmitter):
         """Describe every declared event and every subscribed listener."""
         listeners = [
             {
-                "module": sub.options.get("module"),
+                "module": sub.spec.module,
                 "listener": sub.name,
                 "event": sub.event,
                 "delivery": delivery_of(sub),
                 "priority": sub.priority,
-                "listener_id": sub.options.get("listener_id"),
+                "listener_id": sub.spec.listener_id,
             }
             for sub in self.subscriptions()
             if not sub.is_any
@@ -324,29 +307,20 @@ class AppEmitter(EventEmitter):
 
     def _add(
         self,
-        event: str,
+        spec: ListenerSpec,
         listener: Listener,
         *,
         prepend: bool,
-        priority: int,
         remaining: int | None = None,
-        options: dict[str, Any] | None = None,
     ) -> Subscription:
         if self.strict:
-            self._check_declared(event)
-        return super()._add(
-            event,
-            listener,
-            prepend=prepend,
-            priority=priority,
-            remaining=remaining,
-            options=options,
-        )
+            self._check_declared(spec.event)
+        return super()._add(spec, listener, prepend=prepend, remaining=remaining)
 
     def _remove(self, sub: Subscription) -> bool:
         removed = super()._remove(sub)
-        if removed and delivery_of(sub) == "durable":
-            self._durable.pop(sub.options["listener_id"], None)
+        if removed and sub.spec.listener_id is not None:
+            self._durable.pop(sub.spec.listener_id, None)
         return removed
 
     def _check_declared(self, event: str) -> None:
@@ -424,10 +398,10 @@ class AppEmitter(EventEmitter):
             subs = self._matching(name)
             cls = event_type(name)
             stored = not (cls is not None and cls.sensitive)  # patterns never store secrets
-            route = (
-                tuple(s for s in subs if delivery_of(s) == "inline"),
-                tuple(s for s in subs if stored and delivery_of(s) == "background"),
-                tuple(s for s in subs if stored and delivery_of(s) == "durable"),
+            route = Route(
+                inline=tuple(s for s in subs if s.spec.delivery == "inline"),
+                background=tuple(s for s in subs if stored and s.spec.delivery == "background"),
+                durable=tuple(s for s in subs if stored and s.spec.delivery == "durable"),
             )
             self._routes[name] = route
         return route
@@ -456,7 +430,11 @@ class AppEmitter(EventEmitter):
         return self.durable_sink
 
     def _schedule_background(
-        self, name: str, args: tuple[Any, ...], subs: tuple[Subscription, ...]
+        self,
+        name: str,
+        args: tuple[Any, ...],
+        subs: tuple[Subscription, ...],
+        session: AsyncSession | None,
     ) -> None:
         context = detached_context()
 
@@ -467,22 +445,19 @@ class AppEmitter(EventEmitter):
                     coro = self._run_background(sub, name, args)
                     self._track(loop.create_task(coro, context=context.copy()), sub, name)
 
-        session = current_session()
         if session is not None:
             after_commit(session, start)
         else:
             start()
 
     async def _run_background(self, sub: Subscription, name: str, args: tuple[Any, ...]) -> None:
-        token = _current_event.set(name)
         try:
-            result = sub.listener(*args)
-            if inspect.isawaitable(result):
-                await result
+            await dispatch.run(sub, name, args)
         except Exception as exc:
             self._failed(sub, name, exc)
-        finally:
-            _current_event.reset(token)
+
+    def _task_context(self) -> Context:
+        return detached_context()
 
     def _on_failure(self, sub: Subscription, event: str, exc: Exception) -> None:
         LISTENER_FAILURES.labels(event, sub.name).inc()

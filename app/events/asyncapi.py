@@ -92,7 +92,7 @@ def asyncapi_document(emitter: AppEmitter, *, title: str, version: str) -> dict[
             operations[_key(f"{sub.name}.receives.{name}")] = {
                 "action": "receive",
                 "channel": {"$ref": f"#/channels/{name}"},
-                "x-module": sub.options.get("module"),
+                "x-module": sub.spec.module,
                 "x-listener": sub.name,
                 "x-pattern": sub.event,
                 "x-delivery": delivery_of(sub),

@@ -11,20 +11,21 @@ import asyncio
 import inspect
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
+from contextvars import Context, copy_context
 from typing import Any, overload
 
 from app.core.context import get_correlation_id
+from app.events import dispatch
+from app.events.dispatch import current_event
 from app.events.patterns import is_pattern, matches
 from app.events.subscription import (
     EventKey,
     F,
     Listener,
+    ListenerSpec,
     Subscription,
-    _current_event,
     _order,
-    current_event,
-    detached_context,
     event_key,
     qualified_name,
 )
@@ -35,7 +36,6 @@ __all__ = [
     "Listener",
     "Subscription",
     "current_event",
-    "detached_context",
     "event_key",
     "qualified_name",
 ]
@@ -43,6 +43,7 @@ __all__ = [
 logger = logging.getLogger("app.events")
 
 _MATCH_CACHE_LIMIT = 4096
+_ANY_SPEC = ListenerSpec(event="**")
 
 
 class EventEmitter:
@@ -103,11 +104,11 @@ class EventEmitter:
         if listener is None:
 
             def decorate(fn: F) -> F:
-                self._add(event_key(event), fn, prepend=prepend, priority=priority)
+                self._add(self._spec(event, priority), fn, prepend=prepend)
                 return fn
 
             return decorate
-        return self._add(event_key(event), listener, prepend=prepend, priority=priority)
+        return self._add(self._spec(event, priority), listener, prepend=prepend)
 
     add_listener = on
 
@@ -115,15 +116,13 @@ class EventEmitter:
         self, event: EventKey, listener: Listener, *, priority: int = 0
     ) -> Subscription:
         """Subscribe ``listener`` ahead of the listeners already there."""
-        return self._add(event_key(event), listener, prepend=True, priority=priority)
+        return self._add(self._spec(event, priority), listener, prepend=True)
 
     def once(
         self, event: EventKey, listener: Listener, *, prepend: bool = False, priority: int = 0
     ) -> Subscription:
         """Subscribe ``listener`` for one call."""
-        return self._add(
-            event_key(event), listener, prepend=prepend, priority=priority, remaining=1
-        )
+        return self._add(self._spec(event, priority), listener, prepend=prepend, remaining=1)
 
     def many(
         self,
@@ -137,14 +136,12 @@ class EventEmitter:
         """Subscribe ``listener`` for ``n`` calls."""
         if n < 1:
             raise ValueError("many() needs n >= 1")
-        return self._add(
-            event_key(event), listener, prepend=prepend, priority=priority, remaining=n
-        )
+        return self._add(self._spec(event, priority), listener, prepend=prepend, remaining=n)
 
     def on_any(self, listener: Listener, *, prepend: bool = False) -> Subscription:
         """Subscribe ``listener(event_name, *args)`` to every event."""
         seq = next(self._prepend_seq) if prepend else next(self._seq)
-        sub = Subscription(self, "**", listener, priority=0, seq=seq, remaining=None, is_any=True)
+        sub = Subscription(self, _ANY_SPEC, listener, seq=seq, remaining=None, is_any=True)
         self._any.append(sub)
         self._any.sort(key=_order)
         self._invalidate()
@@ -226,26 +223,7 @@ class EventEmitter:
             subs = self._resolve(event)
         if not subs:
             return False
-        return self._dispatch(event, args, subs)
-
-    def _dispatch(self, event: str, args: tuple[Any, ...], subs: Iterable[Subscription]) -> bool:
-        token = _current_event.set(event)
-        try:
-            ran = False
-            for sub in subs:
-                if not self._take(sub):
-                    continue
-                ran = True
-                try:
-                    result = sub.listener(*((event, *args) if sub.is_any else args))
-                except Exception as exc:
-                    self._failed(sub, event, exc)
-                    continue
-                if result is not None and (sub.is_async or inspect.isawaitable(result)):
-                    self._spawn(sub, event, result)
-            return ran
-        finally:
-            _current_event.reset(token)
+        return dispatch.fire(self, event, args, subs)
 
     async def emit_async(
         self,
@@ -274,53 +252,9 @@ class EventEmitter:
             subs = self._resolve(event)
         if not subs:
             return []
-        return await self._run_all(event, args, subs, raise_errors, sequential)
-
-    async def _run_all(
-        self,
-        event: str,
-        args: tuple[Any, ...],
-        subs: Iterable[Subscription],
-        raise_errors: bool,
-        sequential: bool,
-    ) -> list[Any]:
-        token = _current_event.set(event)
-        results: list[Any] = []
-        errors: list[Exception] = []
-        pending: list[tuple[int, Subscription, Awaitable[Any]]] = []
-        try:
-            for sub in subs:
-                if not self._take(sub):
-                    continue
-                call_args = (event, *args) if sub.is_any else args
-                try:
-                    result = sub.listener(*call_args)
-                    if sub.is_async or (result is not None and inspect.isawaitable(result)):
-                        if sequential:
-                            result = await result
-                        else:
-                            pending.append((len(results), sub, result))
-                            result = None
-                except Exception as exc:
-                    self._failed(sub, event, exc)
-                    errors.append(exc)
-                    result = None
-                results.append(result)
-            if pending:
-                outcomes = await asyncio.gather(*(p[2] for p in pending), return_exceptions=True)
-                for (index, sub, _), outcome in zip(pending, outcomes, strict=True):
-                    if isinstance(outcome, Exception):
-                        self._failed(sub, event, outcome)
-                        errors.append(outcome)
-                    elif isinstance(outcome, BaseException):
-                        raise outcome
-                    else:
-                        results[index] = outcome
-        finally:
-            _current_event.reset(token)
-        if errors and raise_errors:
-            raise ExceptionGroup(f"{len(errors)} listener(s) failed on {event!r}", errors)
-        return results
+        return await dispatch.collect(
+            self, event, args, subs, raise_errors=raise_errors, sequential=sequential
+        )
 
     async def wait_for(
         self,
@@ -347,7 +281,7 @@ class EventEmitter:
                 return
             future.set_result(args[0] if len(args) == 1 else args)
 
-        sub = self._add(event_key(event), resolve, prepend=False, priority=0)
+        sub = self._add(self._spec(event, 0), resolve, prepend=False)
         try:
             async with asyncio.timeout(timeout):
                 return await future
@@ -390,30 +324,24 @@ class EventEmitter:
             bucket = table[event] = []
         return bucket
 
+    def _spec(self, event: EventKey, priority: int) -> ListenerSpec:
+        return ListenerSpec(event=event_key(event), priority=priority)
+
     def _add(
         self,
-        event: str,
+        spec: ListenerSpec,
         listener: Listener,
         *,
         prepend: bool,
-        priority: int,
         remaining: int | None = None,
-        options: dict[str, Any] | None = None,
     ) -> Subscription:
         if not callable(listener):
             raise TypeError(f"listener must be callable, not {type(listener).__name__}")
+        event = spec.event
         if not isinstance(event, str) or not event:
             raise TypeError("event must be a non-empty string")
         seq = next(self._prepend_seq) if prepend else next(self._seq)
-        sub = Subscription(
-            self,
-            event,
-            listener,
-            priority=priority,
-            seq=seq,
-            remaining=remaining,
-            options=options,
-        )
+        sub = Subscription(self, spec, listener, seq=seq, remaining=remaining)
         bucket = self._bucket(event, create=True)
         assert bucket is not None
         bucket.append(sub)
@@ -498,8 +426,12 @@ class EventEmitter:
             error = RuntimeError(f"async listener {sub.name} needs a running event loop")
             self._failed(sub, event, error)
             return
-        task = loop.create_task(_await(awaitable), context=detached_context())
+        task = loop.create_task(_await(awaitable), context=self._task_context())
         self._track(task, sub, event)
+
+    def _task_context(self) -> Context:
+        """The context a listener task starts in: a copy of the emitter's caller's."""
+        return copy_context()
 
     def _track(self, task: asyncio.Task[Any], sub: Subscription, event: str) -> None:
         self._tasks.add(task)

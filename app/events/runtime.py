@@ -23,17 +23,18 @@ def get_emitter() -> AppEmitter:
     return _emitter
 
 
-async def publish(
-    event: Event, *, raise_errors: bool = False, sequential: bool = False
-) -> list[Any]:
+async def publish(event: Event, *, raise_errors: bool = False) -> list[Any]:
     """Emit a typed event on the application emitter and await its inline listeners.
+
+    Inside a transaction (a request, a listener's or job's ``session_scope()``), the inline
+    listeners share its session, so they run one by one in priority order, each in a savepoint
+    of its own. Outside one, async inline listeners run concurrently.
 
     Args:
         event: the event to publish.
         raise_errors: raise an ``ExceptionGroup`` of the inline listeners' failures.
-        sequential: await the inline listeners one by one, in priority order.
 
     Returns:
         The inline listeners' results.
     """
-    return await get_emitter().emit_async(event, raise_errors=raise_errors, sequential=sequential)
+    return await get_emitter().emit_async(event, raise_errors=raise_errors)

@@ -1,25 +1,42 @@
-"""Subscriptions: what a listener is subscribed to, and the context it runs in."""
+"""Subscriptions: what a listener is subscribed to, and how it is delivered (its typed spec)."""
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from contextvars import Context, ContextVar, copy_context
-from typing import Any, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, TypeVar
 
-from app.core.db import current_session_var
+from app.events.retry import RetryPolicy
 
 Listener = Callable[..., Any]
 F = TypeVar("F", bound=Listener)
 EventKey = Any
 """An event name or pattern, or a class with a string ``name`` (a typed event)."""
 
-_current_event: ContextVar[str | None] = ContextVar("current_event", default=None)
+Delivery = Literal["inline", "background", "durable"]
+DELIVERIES: tuple[Delivery, ...] = ("inline", "background", "durable")
 
 
-def current_event() -> str | None:
-    """Return the concrete event name that fired the running listener (EE2's ``this.event``)."""
-    return _current_event.get()
+@dataclass(frozen=True, slots=True)
+class ListenerSpec:
+    """How one listener is subscribed: what ``@listener`` declares, and what a subscription keeps.
+
+    Attributes:
+        event: the event name or pattern.
+        delivery: ``inline``, ``background`` or ``durable`` (see ``app.events.listener``).
+        priority: higher runs first among the listeners of one emit.
+        retry: the retry policy of a durable listener.
+        listener_id: the stable id of a durable listener (its deliveries are stored under it).
+        module: the module that subscribed it, for the catalog.
+    """
+
+    event: str
+    delivery: Delivery = "inline"
+    priority: int = 0
+    retry: RetryPolicy | None = None
+    listener_id: str | None = None
+    module: str | None = None
 
 
 def qualified_name(fn: Listener) -> str:
@@ -52,7 +69,10 @@ class _Owner(Protocol):
 
 
 class Subscription:
-    """A listener subscribed to an event or pattern; ``off()`` unsubscribes it."""
+    """A listener subscribed to an event or pattern; ``off()`` unsubscribes it.
+
+    ``spec`` says how it is delivered; ``event`` and ``priority`` repeat it for the hot path.
+    """
 
     __slots__ = (
         "_emitter",
@@ -62,34 +82,32 @@ class Subscription:
         "is_async",
         "listener",
         "name",
-        "options",
         "priority",
         "remaining",
         "seq",
+        "spec",
     )
 
     def __init__(
         self,
         emitter: _Owner,
-        event: str,
+        spec: ListenerSpec,
         listener: Listener,
         *,
-        priority: int,
         seq: int,
         remaining: int | None,
         is_any: bool = False,
-        options: dict[str, Any] | None = None,
     ) -> None:
         self._emitter = emitter
-        self.event = event
+        self.spec = spec
+        self.event = spec.event
+        self.priority = spec.priority
         self.listener = listener
-        self.priority = priority
         self.seq = seq
         self.remaining = remaining
         self.is_any = is_any
         self.is_async = _is_async_callable(listener)
         self.name = qualified_name(listener)
-        self.options: dict[str, Any] = options or {}
         self.active = True
 
     def off(self) -> bool:
@@ -98,13 +116,6 @@ class Subscription:
 
     def __repr__(self) -> str:
         return f"<Subscription {self.event!r} -> {self.name} priority={self.priority}>"
-
-
-def detached_context() -> Context:
-    """Copy the current context for a task that outlives the caller's transaction."""
-    context = copy_context()
-    context.run(current_session_var.set, None)
-    return context
 
 
 def _order(sub: Subscription) -> tuple[int, int]:

@@ -18,8 +18,7 @@ from app.core.db import Database, get_database, utcnow
 from app.events.app_emitter import AppEmitter
 from app.events.base import Envelope, Event, current_envelope
 from app.events.emitter import EventEmitter
-from app.events.outbox.config import RelayConfig
-from app.events.outbox.relay import Relay
+from app.events.outbox.relay import Relay, RelayConfig
 
 E = TypeVar("E", bound=Event)
 

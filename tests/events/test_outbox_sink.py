@@ -11,6 +11,7 @@ from app.core.context import correlation_id_var
 from app.core.db import Database, session_scope, utcnow
 from app.events import RetryPolicy, listener
 from app.events.outbox import OutboxDelivery, OutboxEvent, prune_history
+from app.events.retry import RetryDecision
 from tests.events.outbox_support import (
     ORG,
     OtherProbeEmitted,
@@ -170,3 +171,14 @@ def test_retry_policy_delays_double_with_jitter_up_to_the_cap() -> None:
     assert RetryPolicy(jitter=0).delay(2, 0.9) == 2.0
     with pytest.raises(ValueError, match="invalid retry policy"):
         RetryPolicy(jitter=1.5)
+
+
+def test_retry_policy_decides_retries_and_dead_letters_in_one_place() -> None:
+    """The relay (a listener raised) and the lease rescue (a worker died) share this decision."""
+    policy = RetryPolicy(max_attempts=3, base_delay=2.0, max_delay=30.0, jitter=0.5)
+    assert policy.decide(1, 0.0) == RetryDecision(dead=False, delay=2.0)
+    assert policy.decide(2, 0.5) == RetryDecision(dead=False, delay=3.0)
+    assert policy.decide(3, 0.0) == RetryDecision(dead=True, delay=8.0)  # attempts exhausted
+    assert policy.decide(1, 0.0, give_up=True).dead is True  # DoNotRetry
+    assert policy.decide(1, 0.9, retry_after=45.0) == RetryDecision(dead=False, delay=45.0)
+    assert policy.decide(3, 0.0, retry_after=45.0).dead is True

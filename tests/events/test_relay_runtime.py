@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from app.core.db import Database, session_scope
 from app.core.settings import DatabaseSettings, EventsSettings, Settings
 from app.events import DoNotRetry, current_delivery, listener
-from app.events.outbox import OutboxDelivery, OutboxEvent, Relay, RelayConfig, store
+from app.events.outbox import OutboxDelivery, OutboxEvent, Relay, RelayConfig, repository
 from app.events.outbox import relay as relay_module
 from app.events.outbox import service as outbox_service
 from app.events.outbox.runtime import make_relay
@@ -60,15 +60,15 @@ async def _deliveries(db: Database) -> list[OutboxDelivery]:
 
 
 def _count_claims(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Record the loop time of every ``store.claim`` call from now on."""
+    """Record the loop time of every ``repository.claim`` call from now on."""
     calls: list[float] = []
-    claim = store.claim
+    claim = repository.claim
 
-    async def counted(*args: Any, **kwargs: Any) -> list[store.Claim]:
+    async def counted(*args: Any, **kwargs: Any) -> list[repository.Claim]:
         calls.append(asyncio.get_running_loop().time())
         return await claim(*args, **kwargs)
 
-    monkeypatch.setattr(store, "claim", counted)
+    monkeypatch.setattr(repository, "claim", counted)
     return calls
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from app.core.db import Database, session_scope, utcnow
 from app.core.settings import DatabaseSettings, Settings
 from app.events import DoNotRetry, RetryPolicy, listener
-from app.events.outbox import OutboxDelivery, Relay, RelayConfig, store
+from app.events.outbox import OutboxDelivery, Relay, RelayConfig, repository
 from app.events.outbox.service import discard_delivery, retry_delivery
 from tests.events.outbox_support import (
     ORG,
@@ -150,9 +150,9 @@ async def test_a_dead_letter_holds_back_its_key_until_it_is_retried_or_discarded
     assert ran[3:] == [*retried, ("alice", 1), ("alice", 2)]
 
 
-async def _claim(db: Database, listener_id: str) -> list[store.Claim]:
+async def _claim(db: Database, listener_id: str) -> list[repository.Claim]:
     now = utcnow()
-    return await store.claim(
+    return await repository.claim(
         db,
         listeners=[listener_id],
         limit=10,
@@ -176,7 +176,7 @@ async def test_a_retried_delivery_waits_while_a_later_one_of_its_key_runs(db: Da
         await retry_delivery(session, first, now=utcnow())
     assert await _claim(db, "tests.timed") == []  # never two deliveries of one key at once
     async with db.sessionmaker() as session, session.begin():
-        assert await store.complete(session, running, now=utcnow())
+        assert await repository.complete(session, running, now=utcnow())
     assert [c.id for c in await _claim(db, "tests.timed")] == [first]
 
 
@@ -194,7 +194,7 @@ async def test_the_database_refuses_a_second_running_delivery_of_one_key(db: Dat
     with pytest.raises(IntegrityError) as refused:
         async with db.sessionmaker() as session, session.begin():
             await session.execute(start.where(OutboxDelivery.id == second))
-    assert store.lost_key_race(refused.value)
+    assert repository.lost_key_race(refused.value)
 
 
 async def test_a_claim_that_loses_an_ordering_key_race_claims_again(

@@ -1,17 +1,21 @@
 """Durable delivery: the transactional outbox, its relay, retries, dead letters and replay.
 
-- ``sink``: writes an event and one delivery per durable listener in the emitting transaction.
-- ``relay``: claims due deliveries (leases, heartbeats, LISTEN/NOTIFY) and runs the listeners.
-- ``store``: the relay's SQL. ``service``: list, inspect, retry, discard, replay, prune.
-- ``errors``: ``RetryAfter`` and ``DoNotRetry``, raised by listeners to steer their retries.
+- ``sink``: stages an event and one delivery per durable listener in the emitting transaction.
+- ``relay``: claims due deliveries (leases, heartbeats) and runs the listeners; its settings.
+- ``listen_notify``: PostgreSQL LISTEN/NOTIFY, which wakes idle relays.
+- ``repository``: all of the outbox's SQL. ``service``: list, inspect, retry, discard, replay,
+  prune (the admin API and the CLI call it).
+- ``errors``: ``RetryAfter`` and ``DoNotRetry``, raised by listeners to steer their retries
+  (``app.events.retry.RetryPolicy`` decides the rest).
+- ``errors``: ``RetryAfter`` and ``DoNotRetry``, raised by listeners to steer their retries
+  (``app.events.retry.RetryPolicy`` decides the rest).
 - ``context``: ``current_delivery()``, with the idempotency key a listener passes on.
 """
 
-from app.events.outbox.config import RelayConfig
 from app.events.outbox.context import DeliveryContext, current_delivery
 from app.events.outbox.errors import DoNotRetry, PayloadInvalid, RetryAfter
 from app.events.outbox.models import DeliveryStatus, OutboxDelivery, OutboxEvent
-from app.events.outbox.relay import Relay
+from app.events.outbox.relay import Relay, RelayConfig
 from app.events.outbox.runtime import install_outbox, start_relay
 from app.events.outbox.service import prune_history
 from app.events.outbox.sink import OutboxSink

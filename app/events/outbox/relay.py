@@ -5,6 +5,13 @@ share one PostgreSQL database. Each delivery runs in its own transaction: the li
 (its ``session_scope()`` joins that transaction) and the delivery's completion commit together,
 so its database effects happen exactly once. External effects are at least once: listeners
 pass ``current_delivery().idempotency_key`` to the far side.
+
+A running relay keeps its connections busy, so on PostgreSQL it gets a pool of its own, sized
+for its concurrency (deliveries, plus one each for claims, heartbeats and LISTEN) and
+independent of the API's pool. That pool skips the pre-ping: with asyncpg a pre-ping costs
+three round trips per checkout, more than a delivery's own work, and a connection that died is
+caught anyway: the attempt fails, the pool is invalidated, and the delivery is retried (its
+completion is fenced by its lease, so a commit whose answer was lost is never applied twice).
 """
 
 from __future__ import annotations
@@ -17,31 +24,70 @@ import socket
 import uuid
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from prometheus_client import Counter
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from app.core.db import Database, transaction, utcnow
+from app.core.settings import EventsSettings
 from app.events.app_emitter import AppEmitter
-from app.events.delivery import RetryPolicy
-from app.events.outbox import store
-from app.events.outbox.codec import rebuild
-from app.events.outbox.config import RelayConfig
+from app.events.metrics import DURABLE_DELIVERIES
+from app.events.outbox import repository
 from app.events.outbox.context import DeliveryContext, current_delivery_var
 from app.events.outbox.errors import DoNotRetry, LeaseLost, RetryAfter
-from app.events.outbox.notify import Listener
-from app.events.outbox.pool import relay_database
+from app.events.outbox.listen_notify import NotifyListener
+from app.events.outbox.repository import Claim, rebuild
 from app.events.outbox.service import prune_history
+from app.events.retry import RetryPolicy
 
 logger = logging.getLogger("app.events.outbox")
 
-DELIVERIES_RUN = Counter(
-    "workflow_hub_durable_deliveries_total",
-    "Durable delivery attempts, by listener and outcome (done, retry, dead, lost).",
-    ["listener", "outcome"],
-)
-
 Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class RelayConfig:
+    """How a relay claims and runs deliveries (``EVENTS_RELAY_*`` settings).
+
+    Attributes:
+        concurrency: deliveries run at once.
+        batch_size: deliveries claimed ahead of the running ones (one claim serves many).
+        lease_seconds: how long a claim reserves a delivery; heartbeats extend it.
+        heartbeat_seconds: how often leases are extended and expired ones rescued.
+        poll_min_seconds: the first idle poll interval (doubling while idle).
+        poll_max_seconds: the longest idle poll interval.
+        shutdown_timeout_seconds: how long running deliveries may finish on stop.
+        retention: how long finished history is kept.
+        prune_interval_seconds: how often to prune (0: never).
+        listen: wake on PostgreSQL NOTIFY.
+    """
+
+    concurrency: int = 8
+    batch_size: int = 16
+    lease_seconds: float = 60.0
+    heartbeat_seconds: float = 15.0
+    poll_min_seconds: float = 0.2
+    poll_max_seconds: float = 5.0
+    shutdown_timeout_seconds: float = 25.0
+    retention: timedelta = timedelta(days=7)
+    prune_interval_seconds: float = 3600.0
+    listen: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: EventsSettings) -> RelayConfig:
+        """Read the ``EVENTS_`` settings."""
+        return cls(
+            concurrency=settings.relay_concurrency,
+            batch_size=settings.relay_batch_size,
+            lease_seconds=settings.relay_lease_seconds,
+            heartbeat_seconds=settings.relay_heartbeat_seconds,
+            poll_min_seconds=settings.relay_poll_min_seconds,
+            poll_max_seconds=settings.relay_poll_max_seconds,
+            shutdown_timeout_seconds=settings.relay_shutdown_timeout_seconds,
+            retention=timedelta(days=settings.retention_days),
+            prune_interval_seconds=settings.prune_interval_seconds,
+        )
 
 
 class Relay:
@@ -72,12 +118,12 @@ class Relay:
         self.clock = clock
         self.rng = rng or random.Random()
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self._running: dict[asyncio.Task[None], store.Claim] = {}
-        self._queue: deque[store.Claim] = deque()
+        self._running: dict[asyncio.Task[None], Claim] = {}
+        self._queue: deque[Claim] = deque()
         self._wakeup = asyncio.Event()
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._listener: Listener | None = None
+        self._listener: NotifyListener | None = None
         self._given = database
 
     # -- running on demand (tests, CLI) ------------------------------------------------------
@@ -92,7 +138,7 @@ class Relay:
         claims = await self._claim(limit or self.config.concurrency + self.config.batch_size)
         slots = asyncio.Semaphore(self.config.concurrency)
 
-        async def run(claimed: store.Claim) -> None:
+        async def run(claimed: Claim) -> None:
             async with slots:
                 await self._spawn(claimed)
 
@@ -110,8 +156,8 @@ class Relay:
         raise RuntimeError(f"durable deliveries still due after {max_rounds} rounds")
 
     async def rescue(self) -> int:
-        """Return deliveries whose lease expired to the queue (see ``store.rescue_expired``)."""
-        return await store.rescue_expired(
+        """Return deliveries whose lease expired to the queue (``repository.rescue_expired``)."""
+        return await repository.rescue_expired(
             self.database,
             listeners=self._listener_ids(),
             policy_of=self._policy,
@@ -129,7 +175,7 @@ class Relay:
         self._stopping.clear()
         self.database = relay_database(self._given, concurrency=self.config.concurrency)
         if self.config.listen and not self.database.is_sqlite:
-            self._listener = Listener(self.database, self.wake)
+            self._listener = NotifyListener(self.database, self.wake)
             await self._listener.start()
         self._tasks = [
             asyncio.create_task(self._claim_loop(), name="outbox-relay"),
@@ -180,7 +226,7 @@ class Relay:
         await asyncio.gather(claim_loop, pruning, return_exceptions=True)  # claims: next turn
         queued, self._queue = list(self._queue), deque()
         if queued:  # claimed but never started: hand them back at once
-            await store.release(self.database, queued, now=self.clock())
+            await repository.release(self.database, queued, now=self.clock())
         running = list(self._running)
         if running:
             wait = self.config.shutdown_timeout_seconds if timeout is None else timeout
@@ -211,12 +257,12 @@ class Relay:
 
     def _policy(self, listener_id: str) -> RetryPolicy:
         sub = self.emitter.durable_listener(listener_id)
-        policy = sub.options.get("retry") if sub is not None else None
-        return policy if isinstance(policy, RetryPolicy) else RetryPolicy()
+        policy = sub.spec.retry if sub is not None else None
+        return policy or RetryPolicy()
 
-    async def _claim(self, limit: int) -> list[store.Claim]:
+    async def _claim(self, limit: int) -> list[Claim]:
         now = self.clock()
-        return await store.claim(
+        return await repository.claim(
             self.database,
             listeners=self._listener_ids(),
             limit=limit,
@@ -225,7 +271,7 @@ class Relay:
             worker=self.worker,
         )
 
-    def _spawn(self, claimed: store.Claim) -> asyncio.Task[None]:
+    def _spawn(self, claimed: Claim) -> asyncio.Task[None]:
         task = asyncio.create_task(self._deliver(claimed), name=f"delivery-{claimed.id}")
         self._running[task] = claimed
         task.add_done_callback(self._finished)
@@ -238,7 +284,7 @@ class Relay:
         if len(self._running) + len(self._queue) <= self.config.concurrency:
             self._wakeup.set()  # time to refill
 
-    def _held(self) -> list[store.Claim]:
+    def _held(self) -> list[Claim]:
         return [*self._running.values(), *self._queue]
 
     async def _claim_loop(self) -> None:
@@ -287,7 +333,7 @@ class Relay:
             try:
                 tokens = list({c.token for c in self._held()})
                 until = self.clock() + timedelta(seconds=self.config.lease_seconds)
-                await store.heartbeat(self.database, tokens, until=until)
+                await repository.heartbeat(self.database, tokens, until=until)
                 if await self.rescue():
                     self.wake()
             except Exception:
@@ -307,7 +353,7 @@ class Relay:
             except Exception:
                 logger.exception("relay %s: pruning history failed; retrying", self.worker)
 
-    async def _deliver(self, claimed: store.Claim) -> None:
+    async def _deliver(self, claimed: Claim) -> None:
         context = DeliveryContext(
             delivery_id=claimed.id,
             event_id=claimed.event_id,
@@ -320,11 +366,11 @@ class Relay:
             event, envelope = rebuild(claimed)
             async with self.database.sessionmaker() as session, transaction(session):
                 await self.emitter.deliver(claimed.listener_id, event, envelope)
-                if not await store.complete(session, claimed, now=self.clock()):
+                if not await repository.complete(session, claimed, now=self.clock()):
                     raise LeaseLost(f"delivery {claimed.id} was re-claimed by another relay")
-            DELIVERIES_RUN.labels(claimed.listener_id, "done").inc()
+            DURABLE_DELIVERIES.labels(claimed.listener_id, "done").inc()
         except LeaseLost as exc:
-            DELIVERIES_RUN.labels(claimed.listener_id, "lost").inc()
+            DURABLE_DELIVERIES.labels(claimed.listener_id, "lost").inc()
             logger.warning("%s; this attempt was rolled back", exc)
         except asyncio.CancelledError:
             await self._release(claimed)
@@ -334,38 +380,33 @@ class Relay:
         finally:
             current_delivery_var.reset(token)
 
-    async def _release(self, claimed: store.Claim) -> None:
+    async def _release(self, claimed: Claim) -> None:
         """Hand a cancelled delivery back; if that fails too, its lease expires instead."""
         try:
-            await asyncio.shield(store.release(self.database, [claimed], now=self.clock()))
+            await asyncio.shield(repository.release(self.database, [claimed], now=self.clock()))
         except Exception:
             logger.warning("delivery %d: could not release it; its lease will expire", claimed.id)
 
-    async def _failed(self, claimed: store.Claim, exc: Exception) -> None:
+    async def _failed(self, claimed: Claim, exc: Exception) -> None:
         now = self.clock()
         policy = self._policy(claimed.listener_id)
-        exhausted = claimed.attempts >= policy.max_attempts
-        dead = exhausted or isinstance(exc, DoNotRetry)
-        if isinstance(exc, RetryAfter):
-            delay = exc.seconds
-        else:
-            delay = policy.delay(claimed.attempts, self.rng.random())
-        entry = store.error_entry(attempt=claimed.attempts, at=now, exc=exc)
+        decision = policy.decide(
+            claimed.attempts,
+            self.rng.random(),
+            give_up=isinstance(exc, DoNotRetry),
+            retry_after=exc.seconds if isinstance(exc, RetryAfter) else None,
+        )
+        entry = repository.error_entry(attempt=claimed.attempts, at=now, exc=exc)
         try:
-            recorded = await store.record_failure(
-                self.database,
-                claimed,
-                entry=entry,
-                dead=dead,
-                available_at=now + timedelta(seconds=delay),
-                now=now,
+            recorded = await repository.record_failure(
+                self.database, claimed, entry=entry, decision=decision, now=now
             )
         except Exception:
             logger.exception("delivery %d: could not record its failure", claimed.id)
             return
-        outcome = "dead" if dead else "retry"
-        DELIVERIES_RUN.labels(claimed.listener_id, outcome if recorded else "lost").inc()
-        log = logger.error if dead else logger.warning
+        outcome = "dead" if decision.dead else "retry"
+        DURABLE_DELIVERIES.labels(claimed.listener_id, outcome if recorded else "lost").inc()
+        log = logger.error if decision.dead else logger.warning
         log(
             "delivery %d of %s to %s failed (attempt %d/%d): %s",
             claimed.id,
@@ -373,7 +414,41 @@ class Relay:
             claimed.listener_id,
             claimed.attempts,
             policy.max_attempts,
-            "dead letter" if dead else f"retry in {delay:.2f} s",
+            "dead letter" if decision.dead else f"retry in {decision.delay:.2f} s",
             exc_info=exc,
             extra={"correlation_id": claimed.correlation_id},
         )
+
+
+class DedicatedDatabase(Database):
+    """A ``Database`` on the same URL as ``base``, with a pool of its own.
+
+    Args:
+        base: the process database (its URL and echo setting are reused).
+        pool_size: connections kept open.
+    """
+
+    def __init__(self, base: Database, *, pool_size: int) -> None:
+        # Not Database.__init__: that one pre-pings (DATABASE_POOL_PRE_PING), which this pool
+        # always avoids.
+        self.settings = base.settings
+        self.url = base.url
+        self.is_sqlite = base.is_sqlite
+        self.engine = create_async_engine(
+            base.url,
+            echo=base.settings.echo,
+            pool_size=pool_size,
+            max_overflow=2,
+            pool_pre_ping=False,
+        )
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+
+
+def relay_database(database: Database, *, concurrency: int) -> Database:
+    """Return the database a running relay uses: a dedicated pool on PostgreSQL.
+
+    SQLite has no pool worth separating (one writer at a time), so it is returned as is.
+    """
+    if database.is_sqlite:
+        return database
+    return DedicatedDatabase(database, pool_size=concurrency + 3)

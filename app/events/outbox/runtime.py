@@ -13,8 +13,7 @@ from typing import Any
 from app.core.db import Database
 from app.core.settings import EventsSettings
 from app.events.app_emitter import AppEmitter
-from app.events.outbox.config import RelayConfig
-from app.events.outbox.relay import Relay
+from app.events.outbox.relay import Relay, RelayConfig
 from app.events.outbox.sink import OutboxSink
 
 

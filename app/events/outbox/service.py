@@ -9,46 +9,36 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import (
-    Row,
-    Table,
-    Text,
-    delete,
-    exists,
-    func,
-    insert,
-    literal,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import Database
 from app.core.errors import AppError, Conflict, NotFound
 from app.events.app_emitter import AppEmitter
-from app.events.delivery import RetryPolicy
-from app.events.outbox.models import (
-    HOLDING_STATUSES,
-    DeliveryStatus,
-    JSONType,
-    OutboxDelivery,
-    OutboxEvent,
-    first_id_at,
-    idempotency_key,
-)
+from app.events.outbox import repository
+from app.events.outbox.models import DeliveryStatus, idempotency_key
 from app.events.outbox.schemas import DeliveryDetail, DeliveryPage, DeliverySummary, ReplayResult
-from app.events.outbox.sink import CHANNEL
 from app.events.patterns import is_pattern, matches
 
-logger = logging.getLogger("app.events.outbox")
+__all__ = [
+    "DeliveryNotDiscardable",
+    "DeliveryNotFound",
+    "DeliveryNotRetryable",
+    "DeliveryStateChanged",
+    "InvalidPattern",
+    "UnknownListener",
+    "discard_delivery",
+    "get_delivery",
+    "list_deliveries",
+    "prune_history",
+    "replay",
+    "retry_delivery",
+]
 
-D = cast(Table, OutboxDelivery.__table__)
-E = cast(Table, OutboxEvent.__table__)
+logger = logging.getLogger("app.events.outbox")
 
 
 class DeliveryNotFound(NotFound):
@@ -83,23 +73,10 @@ class InvalidPattern(AppError):
     detail = "The pattern matches no event the listener receives."
 
 
-def _columns() -> list[Any]:
-    return [
-        *D.c,
-        E.c.organization_id,
-        E.c.correlation_id,
-        E.c.occurred_at,
-        E.c.causation_id,
-        E.c.version,
-        # As text: a stored payload that cannot be decoded must not hide its dead letter.
-        E.c.payload.cast(Text).label("payload"),
-    ]
-
-
 def _max_attempts(emitter: AppEmitter | None, listener_id: str) -> int | None:
     sub = emitter.durable_listener(listener_id) if emitter is not None else None
-    policy = sub.options.get("retry") if sub is not None else None
-    return policy.max_attempts if isinstance(policy, RetryPolicy) else None
+    policy = sub.spec.retry if sub is not None else None
+    return policy.max_attempts if policy is not None else None
 
 
 def _summary(row: Row[Any], emitter: AppEmitter | None) -> dict[str, Any]:
@@ -135,35 +112,23 @@ async def list_deliveries(
     Returns:
         The page and the total count of matching deliveries.
     """
-    conditions = []
-    if status is not None:
-        conditions.append(D.c.status == DeliveryStatus(status).value)
-    if listener_id is not None:
-        conditions.append(D.c.listener_id == listener_id)
-    if event_name is not None:
-        conditions.append(D.c.event_name == event_name)
-    if organization_id is not None:
-        conditions.append(E.c.organization_id == organization_id)
-    joined = D.join(E, E.c.id == D.c.event_id)
-    total = await session.scalar(select(func.count()).select_from(joined).where(*conditions))
-    rows = await session.execute(
-        select(*_columns())
-        .select_from(joined)
-        .where(*conditions)
-        .order_by(D.c.id.desc())
-        .limit(limit)
-        .offset(offset)
+    total, rows = await repository.page_deliveries(
+        session,
+        status=DeliveryStatus(status).value if status is not None else None,
+        listener_id=listener_id,
+        event_name=event_name,
+        organization_id=organization_id,
+        limit=limit,
+        offset=offset,
     )
     items = [DeliverySummary.model_validate(_summary(row, emitter)) for row in rows]
-    return DeliveryPage(items=items, total=total or 0, limit=limit, offset=offset)
+    return DeliveryPage(items=items, total=total, limit=limit, offset=offset)
 
 
-async def _row(session: AsyncSession, delivery_id: int, organization_id: Any) -> Row[Any]:
-    query = select(*_columns()).select_from(D.join(E, E.c.id == D.c.event_id))
-    query = query.where(D.c.id == delivery_id)
-    if organization_id is not None:
-        query = query.where(E.c.organization_id == organization_id)
-    row = (await session.execute(query)).first()
+async def _row(
+    session: AsyncSession, delivery_id: int, organization_id: uuid.UUID | None
+) -> Row[Any]:
+    row = await repository.delivery_row(session, delivery_id, organization_id=organization_id)
     if row is None:
         raise DeliveryNotFound(f"no delivery has the id {delivery_id}")
     return row
@@ -218,21 +183,9 @@ async def retry_delivery(
     retryable = (DeliveryStatus.DEAD, DeliveryStatus.DISCARDED, DeliveryStatus.PENDING)
     if row.status not in retryable:
         raise DeliveryNotRetryable(f"delivery {delivery_id} is {row.status}")
-    result = await session.execute(
-        update(D)
-        .where(D.c.id == delivery_id, D.c.status == row.status)
-        .values(
-            status=DeliveryStatus.PENDING.value,
-            attempts=0,
-            available_at=now,
-            completed_at=None,
-            lease_until=None,
-            lease_token=None,
-            updated_at=now,
-        )
-    )
-    _require_changed(result, delivery_id, row.status)
-    await notify_relays(session)
+    changed = await repository.requeue(session, delivery_id, seen=row.status, now=now)
+    _require_changed(changed, delivery_id, row.status)
+    await repository.notify_relays(session)
     return await get_delivery(session, delivery_id, emitter=emitter)
 
 
@@ -254,18 +207,14 @@ async def discard_delivery(
     row = await _row(session, delivery_id, organization_id)
     if row.status not in (DeliveryStatus.DEAD, DeliveryStatus.PENDING):
         raise DeliveryNotDiscardable(f"delivery {delivery_id} is {row.status}")
-    result = await session.execute(
-        update(D)
-        .where(D.c.id == delivery_id, D.c.status == row.status)
-        .values(status=DeliveryStatus.DISCARDED.value, completed_at=now, updated_at=now)
-    )
-    _require_changed(result, delivery_id, row.status)
+    changed = await repository.discard(session, delivery_id, seen=row.status, now=now)
+    _require_changed(changed, delivery_id, row.status)
     return await get_delivery(session, delivery_id, emitter=emitter)
 
 
-def _require_changed(result: Any, delivery_id: int, seen: str) -> None:
+def _require_changed(changed: bool, delivery_id: int, seen: str) -> None:
     """The status-guarded update must have changed the row, or someone changed it first."""
-    if int(getattr(result, "rowcount", 0) or 0) != 1:
+    if not changed:
         raise DeliveryStateChanged(
             f"delivery {delivery_id} is no longer {seen}; it changed state meanwhile"
         )
@@ -312,59 +261,24 @@ async def replay(
         raise UnknownListener(f"no durable listener {listener_id!r} (known: {known})")
     if "*" in pattern and not is_pattern(pattern):
         raise InvalidPattern(f"{pattern!r} is not a valid event name or pattern")
-    window = [E.c.id >= first_id_at(since), E.c.occurred_at >= since]
-    if until is not None:
-        window += [E.c.id < first_id_at(until, offset_ms=1), E.c.occurred_at < until]
-    if organization_id is not None:
-        window.append(E.c.organization_id == organization_id)
-    stored = (await session.scalars(select(E.c.name).where(*window).distinct())).all()
+    stored = await repository.stored_event_names(
+        session, since=since, until=until, organization_id=organization_id
+    )
     names = sorted(n for n in stored if matches(pattern, n) and matches(sub.event, n))
     if not names:
         return ReplayResult(listener_id=listener_id, event_names=[], queued=0)
-    already_open = (
-        exists()
-        .where(D.c.event_id == E.c.id, D.c.listener_id == listener_id)
-        .where(D.c.status.in_(HOLDING_STATUSES))
+    queued = await repository.queue_replay(
+        session,
+        listener_id=listener_id,
+        names=names,
+        since=since,
+        until=until,
+        organization_id=organization_id,
+        now=now,
     )
-    source = (
-        select(
-            E.c.id,
-            literal(listener_id),
-            E.c.name,
-            E.c.ordering_key,
-            literal(DeliveryStatus.PENDING.value),
-            literal(0),
-            literal(now, D.c.available_at.type),
-            literal([], JSONType),
-            literal(now, D.c.created_at.type),
-            literal(now, D.c.updated_at.type),
-        )
-        .where(E.c.name.in_(names), *window, ~already_open)
-        .order_by(E.c.occurred_at, E.c.id)
-    )
-    columns = [
-        "event_id",
-        "listener_id",
-        "event_name",
-        "ordering_key",
-        "status",
-        "attempts",
-        "available_at",
-        "errors",
-        "created_at",
-        "updated_at",
-    ]
-    result = await session.execute(insert(D).from_select(columns, source))
-    queued = int(getattr(result, "rowcount", 0) or 0)
-    await notify_relays(session)
+    await repository.notify_relays(session)
     logger.info("replayed %d event(s) of %s to %s", queued, names, listener_id)
     return ReplayResult(listener_id=listener_id, event_names=names, queued=queued)
-
-
-async def notify_relays(session: AsyncSession) -> None:
-    """Wake PostgreSQL relays when ``session``'s transaction commits (no-op on SQLite)."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
 
 
 async def prune_history(
@@ -390,24 +304,13 @@ async def prune_history(
         The number of events deleted (their deliveries go with them).
     """
     cutoff = now - retention
-    unfinished = (DeliveryStatus.PENDING, DeliveryStatus.RUNNING, DeliveryStatus.DEAD)
-    held = exists().where(D.c.event_id == E.c.id, D.c.status.in_([s.value for s in unfinished]))
     deleted = 0
     while True:
         async with database.sessionmaker() as session, session.begin():
-            ids: Sequence[Any] = (
-                await session.scalars(
-                    select(E.c.id)
-                    .where(E.c.id < first_id_at(cutoff), E.c.occurred_at < cutoff, ~held)
-                    .order_by(E.c.id)
-                    .limit(batch_size)
-                )
-            ).all()
-            if not ids:
-                break
-            await session.execute(delete(D).where(D.c.event_id.in_(ids)))
-            await session.execute(delete(E).where(E.c.id.in_(ids)))
-            deleted += len(ids)
+            batch = await repository.prune_batch(session, cutoff=cutoff, limit=batch_size)
+        if not batch:
+            break
+        deleted += batch
     if deleted:
         logger.info("pruned %d event(s) older than %s", deleted, cutoff.isoformat())
     return deleted

@@ -109,7 +109,6 @@ async def login(
             session_id=auth_session.id,
             device=device,
         ),
-        sequential=True,
     )
     return tokens
 
@@ -279,7 +278,6 @@ async def _revoke(auth_session: AuthSession, *, reason: str) -> None:
             session_id=auth_session.id,
             device_token=auth_session.device_token,
         ),
-        sequential=True,
     )
 
 

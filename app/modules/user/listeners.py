@@ -70,4 +70,4 @@ async def _request_profile_sync(
     limit: asyncio.Semaphore, request: UserProfileSyncRequested
 ) -> None:
     async with limit, own_transaction():
-        await publish(request, sequential=True)
+        await publish(request)

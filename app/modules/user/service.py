@@ -144,7 +144,6 @@ async def create_user(
     await _flush_unique(session)
     await publish(
         UserCreated(organization_id=organization_id, user_id=user.id, user=snapshot(user)),
-        sequential=True,
     )
     if password is not None:
         await _publish_password(settings, user, password)
@@ -203,7 +202,7 @@ async def update_user(
         if ACCESS_FIELDS & set(changed):
             await _publish_access_change(event)
         else:
-            await publish(event, sequential=True)
+            await publish(event)
     if password is not None:
         await _publish_password(settings, user, password)
     return user
@@ -237,7 +236,7 @@ async def _publish_access_change(event: UserUpdated | UserDeleted) -> None:
             back, so the change and the sessions stay consistent.
     """
     try:
-        await publish(event, raise_errors=True, sequential=True)
+        await publish(event, raise_errors=True)
     except ExceptionGroup as failures:
         logger.error(
             "%s of user %s failed in %d listener(s); the change is refused",
@@ -285,7 +284,6 @@ async def _publish_password(settings: Settings, user: User, password: str) -> No
             user_id=user.id,
             password_hash=hash_password(settings, password),
         ),
-        sequential=True,
     )
 
 

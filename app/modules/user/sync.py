@@ -73,7 +73,6 @@ async def sync_my_profile(
                 requested_by="user",
             ),
             raise_errors=True,
-            sequential=True,
         )
     except ExceptionGroup as failures:
         raise _sync_failure(_leaves(failures)) from failures
@@ -163,7 +162,6 @@ async def store_worker_profile(session: AsyncSession, *, event: WorkerProfileSyn
                 changed_fields=tuple(changed),
                 user=snapshot(user),
             ),
-            sequential=True,
         )
     await publish(
         UserTaskSyncRequested(
@@ -174,7 +172,6 @@ async def store_worker_profile(session: AsyncSession, *, event: WorkerProfileSyn
             person_number=user.person_number,
             requested_by="profile_sync",
         ),
-        sequential=True,
     )
 
 

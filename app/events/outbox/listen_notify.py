@@ -1,8 +1,9 @@
-"""LISTEN/NOTIFY wake-ups on PostgreSQL: one dedicated connection per relay.
+"""PostgreSQL LISTEN/NOTIFY, the relays' wake-up: one dedicated LISTEN connection per relay.
 
-The outbox writer sends ``pg_notify`` in the emitting transaction, so PostgreSQL delivers it at
-commit, to every listening relay. When the connection drops, the relay keeps polling (on its
-backoff) while this reconnects, and wakes the relay once reconnected to catch up.
+The NOTIFY side is SQL (``repository``): the outbox writer sends ``pg_notify`` on
+:data:`CHANNEL` in the emitting transaction, so PostgreSQL delivers it at commit, to every
+listening relay. When the connection drops, the relay keeps polling (on its backoff) while
+:class:`NotifyListener` reconnects, and wakes the relay once reconnected to catch up.
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from collections.abc import Callable
 from typing import Any
 
 from app.core.db import Database
-from app.events.outbox.sink import CHANNEL
 
 logger = logging.getLogger("app.events.outbox")
 
+CHANNEL = "workflow_hub_outbox"
+"""The NOTIFY channel that wakes relays on PostgreSQL."""
 
-class Listener:
-    """Calls ``wake`` on every notification of the outbox channel.
+
+class NotifyListener:
+    """LISTENs on :data:`CHANNEL` and calls ``wake`` on every NOTIFY.
 
     Args:
         database: a PostgreSQL database; the connection is taken from its engine's pool and
