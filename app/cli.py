@@ -201,6 +201,52 @@ async def _run_worker(settings: Settings) -> None:
         await close_database()
 
 
+@cli.command()
+def scheduler() -> None:
+    """Run the crons alone until SIGTERM or SIGINT (the compose file's scheduler service).
+
+    Any number may run: each tick runs once per organisation. The runs fan out in the relays.
+    """
+    from app.core.crontab import InvalidSchedule
+
+    settings = _settings()
+    try:
+        asyncio.run(_run_scheduler(settings))
+    except InvalidSchedule as exc:
+        typer.echo(f"invalid settings: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo("scheduler stopped")
+
+
+async def _run_scheduler(settings: Settings) -> None:
+    import signal
+
+    from app.core.db import close_database, init_database
+    from app.core.logging import configure_logging
+    from app.events.runtime import set_emitter
+    from app.scheduler.catalog import registered_jobs
+    from app.scheduler.engine import Scheduler
+
+    configure_logging(settings.app)
+    emitter = _build_emitter(settings)
+    scheduler = Scheduler(registered_jobs(), settings.scheduler)  # refuses a bad cron first
+    init_database(settings.database)
+    set_emitter(emitter)
+    emitter.mark_ready()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        scheduler.start()
+        await stop.wait()
+        await scheduler.stop()
+        await emitter.close(settings.events.drain_timeout_seconds)
+    finally:
+        set_emitter(None)
+        await close_database()
+
+
 @asynccontextmanager
 async def _command_runtime() -> AsyncIterator[None]:
     """The database and the application emitter, for module commands (``org create``...)."""
@@ -225,8 +271,10 @@ def main() -> None:
     """Entry point of ``python -m app`` and the ``workflow-hub`` script."""
     from app.core.commands import install_command_runtime
     from app.registry import MODULES
+    from app.scheduler.cli import jobs_cli
 
     install_command_runtime(_command_runtime)
+    cli.add_typer(jobs_cli(_command_runtime), name="jobs")
     for spec in MODULES:
         if spec.cli is not None:
             cli.add_typer(spec.cli, name=spec.cli_name or spec.name)

@@ -30,6 +30,10 @@ from app.integrations.runtime import clear_integrations, open_integrations, set_
 from app.registry import MODULES
 from app.sandbox import build_sandbox
 from app.sandbox.seed import seed_demo_connections
+from app.scheduler import listeners as scheduler_listeners
+from app.scheduler.catalog import install_jobs, registered_jobs
+from app.scheduler.engine import Scheduler, job_triggers
+from app.scheduler.router import router as jobs_router
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +64,8 @@ def build_emitter(settings: Settings) -> AppEmitter:
     for spec in MODULES:
         for fn in spec.listeners:
             emitter.register(fn, module=spec.name)
+    emitter.register(scheduler_listeners.when_job_run_started_fan_out, module="scheduler")
+    install_jobs(job for spec in MODULES for job in spec.jobs)
     for fn in import_listeners(settings.events.extra_listeners):
         emitter.register(fn, module="extra")
     install_outbox(emitter)
@@ -73,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.app)
     emitter = build_emitter(settings)
     set_emitter(emitter)
+    job_triggers(registered_jobs(), settings.scheduler)  # a bad cron refuses to build the app
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -100,7 +107,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.events.relay_enabled:
                 app.state.relay = await start_relay(emitter, database, settings.events)
                 stack.push_async_callback(app.state.relay.stop)
-            # 2. the scheduler (SCHEDULER_ENABLED),
+            # 2. the scheduler (SCHEDULER_ENABLED): it fires the crons and finishes runs,
+            if settings.scheduler.enabled:
+                scheduler = Scheduler(registered_jobs(), settings.scheduler)
+                scheduler.start()
+                app.state.scheduler = scheduler
+                stack.push_async_callback(scheduler.stop)
             # 3. the sandbox (SANDBOX_ENABLED) needs nothing here: create_app() mounts it.
             logger.info("%s ready (env=%s)", settings.app.name, settings.app.env.value)
             yield
@@ -123,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events_router, prefix=API_PREFIX)
     app.include_router(deliveries_router, prefix=API_PREFIX)
     app.include_router(connections_router, prefix=API_PREFIX)
+    app.include_router(jobs_router, prefix=API_PREFIX)
     for spec in MODULES:
         if spec.router is not None:
             app.include_router(spec.router, prefix=API_PREFIX)

@@ -19,6 +19,7 @@ CORE_MODELS: Sequence[str] = (
     "app.core.tenancy",
     "app.events.outbox.models",
     "app.core.connections.models",
+    "app.scheduler.models",
 )
 """Packages outside the modules that define tables."""
 

@@ -32,6 +32,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     os.environ["DATABASE_URL"] = url
     os.environ["APP_ENV"] = "test"
     os.environ.setdefault("APP_LOG_LEVEL", "WARNING")
+    os.environ["SCHEDULER_ENABLED"] = "false"  # tests drive ticks and reconciles themselves
     reset_settings()
     migrations.upgrade(url)
     yield url

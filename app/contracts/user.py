@@ -64,6 +64,12 @@ class UserProfileSyncRequested(Event):
     person_number: str | None = None
     first_time: bool = False
     requested_by: Literal["user", "admin", "scheduler"] = "user"
+    run_id: uuid.UUID | None = None
+    """The scheduler's run that asked (``requested_by="scheduler"``), if any."""
+
+    def dedupe_key(self) -> str | None:
+        # A run asks once per user: its fan-out may rewrite a page after a crash.
+        return f"{self.run_id}:{self.user_id}" if self.run_id else None
 
 
 class UserTaskSyncRequested(Event):
@@ -76,6 +82,12 @@ class UserTaskSyncRequested(Event):
     oracle_username: str | None = None
     person_number: str | None = None
     requested_by: Literal["user", "admin", "scheduler", "profile_sync"] = "scheduler"
+    run_id: uuid.UUID | None = None
+    """The scheduler's run that asked (the task sweep), if any."""
+
+    def dedupe_key(self) -> str | None:
+        # A run asks once per user: its fan-out may rewrite a page after a crash.
+        return f"{self.run_id}:{self.user_id}" if self.run_id else None
 
 
 class UserCredentialsChanged(Event):

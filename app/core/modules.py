@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
@@ -19,14 +21,72 @@ SeedHook = Callable[[AsyncSession, Organization], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
+class JobContext:
+    """What one run of a job is about: the scheduler passes it to the job's functions.
+
+    Attributes:
+        job_id: the job's id (``task_sweep``).
+        run_id: the run row's id; events a run publishes carry it, so each is stored once.
+        organization_id: the one organisation this run works for.
+        scheduled_for: the tick this run is for (the moment an admin asked, for a manual run).
+        triggered_by: ``schedule`` or ``admin``.
+    """
+
+    job_id: str
+    run_id: uuid.UUID
+    organization_id: uuid.UUID
+    scheduled_for: datetime
+    triggered_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class FanOutItem:
+    """One subject of a fan-out (a user) and the durable event that asks for its work.
+
+    ``key`` orders the subjects (keyset paging resumes after the last key written), and the
+    event's ``dedupe_key()`` must be set (from the run id and the key), so a page written twice
+    after a crash still stores each event once.
+    """
+
+    key: str
+    event: Any
+    """An ``app.events.Event`` (``app.core`` does not import the emitter)."""
+
+
+FanOutPage = Callable[[AsyncSession, JobContext, str | None, int], Awaitable[Sequence[FanOutItem]]]
+"""Return the next page of at most ``limit`` items after key ``after`` (None: from the start),
+in ascending key order, for the run's organisation. It only reads: the scheduler publishes."""
+
+JobFunction = Callable[[AsyncSession, JobContext], Awaitable[None]]
+"""A job that does its work in one transaction (pruning, for example)."""
+
+
+@dataclass(frozen=True, slots=True)
 class JobSpec:
-    """A scheduled job a module contributes; the scheduler registers it."""
+    """A scheduled job a module contributes; the scheduler registers it, once per organisation.
+
+    A job either fans out (``fan_out``: the scheduler pages through it and writes each item's
+    event as durable deliveries, one transaction a page, and the run finishes when those
+    deliveries are done) or runs once (``run``: in one transaction).
+
+    Attributes:
+        id: a stable id, used by the API, the CLI and the run rows (``task_sweep``).
+        cron: returns the five-field crontab expression, usually from a setting (read when
+            the scheduler starts, never at import).
+        cron_setting: the name of that setting, for the one-line refusal when it does not parse.
+        description: one line for ``jobs list`` and ``GET /admin/jobs``.
+    """
 
     id: str
-    func: Callable[[], Awaitable[Any]]
-    cron: str
-    """A crontab expression (five fields), usually taken from a setting."""
+    cron: Callable[[], str]
+    cron_setting: str
     description: str = ""
+    fan_out: FanOutPage | None = None
+    run: JobFunction | None = None
+
+    def __post_init__(self) -> None:
+        if (self.fan_out is None) == (self.run is None):
+            raise TypeError(f"job {self.id!r} needs exactly one of fan_out and run")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 INSECURE_JWT_SECRET = "dev-insecure-jwt-secret-change-me"
@@ -168,11 +168,41 @@ class EventsSettings(BaseSettings):
 
 
 class SchedulerSettings(BaseSettings):
-    """APScheduler: whether this process runs the crons."""
+    """The scheduler: whether this process runs the crons, when they fire, how runs fan out."""
 
     model_config = _config("SCHEDULER_")
 
     enabled: bool = True
+    """Run the crons in this process (``serve``); ``python -m app scheduler`` runs them alone."""
+    timezone: str = "UTC"
+    """The IANA time zone the crons are read in (``Europe/Paris``)."""
+    task_sweep_cron: str = "*/5 * * * *"
+    """The user module's task sweep: ``user.sync.task.notifications`` per active user."""
+    profile_sync_cron: str = "0 6 * * fri"
+    """The user module's profile sync: ``user.syncProfile`` per active EMPLOYEE."""
+    misfire_grace_seconds: float = Field(default=60.0, ge=0)
+    """A tick that starts later than this after its time is recorded as ``missed``, not run."""
+    page_size: int = Field(default=500, ge=1, le=5000)
+    """Users read, and their events written, per transaction of a run's fan-out."""
+    reconcile_seconds: float = Field(default=2.0, gt=0)
+    """How often the scheduler checks whether a run's deliveries are done, to finish it."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from app.core.crontab import check_timezone
+
+        check_timezone("SCHEDULER_TIMEZONE", value)
+        return value
+
+    @field_validator("task_sweep_cron", "profile_sync_cron")
+    @classmethod
+    def _cron(cls, value: str, info: ValidationInfo) -> str:
+        # The message names the setting; the scheduler parses every job's cron the same way.
+        from app.core.crontab import check_crontab
+
+        check_crontab(f"SCHEDULER_{str(info.field_name).upper()}", value)
+        return value
 
 
 class SandboxSettings(BaseSettings):

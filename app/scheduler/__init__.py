@@ -1,1 +1,5 @@
-"""APScheduler wiring: cron jobs, a cluster-wide leader lock and job-run history."""
+"""The scheduler: APScheduler fires the modules' crons, a run row per tick and organisation
+makes each tick happen once cluster-wide, and runs fan out as durable deliveries.
+
+Read ``service.py`` for the rules and ``engine.py`` for the APScheduler wiring.
+"""

@@ -7,11 +7,14 @@ Publishes ``user.created``, ``user.updated``, ``user.deleted``, ``user.credentia
 Listens to ``auth.login`` and ``auth.logout`` (device sessions), ``hr.profile.synced`` (stores
 the profile and line managers, then asks for the user's tasks) and ``user.resync.requested``
 (durable: one ``user.syncProfile`` per active EMPLOYEE, page by page).
+Jobs: ``task_sweep`` (``SCHEDULER_TASK_SWEEP_CRON``: one ``user.sync.task.notifications`` per
+active user) and ``profile_sync`` (``SCHEDULER_PROFILE_SYNC_CRON``: one ``user.syncProfile`` per
+active EMPLOYEE), fanned out by the scheduler.
 Commands: ``python -m app org create``, ``python -m app user create``.
 """
 
 from app.core.modules import ModuleSpec
-from app.modules.user import listeners
+from app.modules.user import jobs, listeners
 from app.modules.user.cli import org_cli, user_cli
 from app.modules.user.provisioning import seed_demo
 from app.modules.user.router import router
@@ -25,6 +28,7 @@ module = ModuleSpec(
         listeners.when_worker_profile_synced_store_profile,
         listeners.when_resync_requested_fan_out_profile_syncs,
     ),
+    jobs=(jobs.task_sweep, jobs.profile_sync),
     seed_demo=seed_demo,
     cli=user_cli,
     extra_cli={"org": org_cli},

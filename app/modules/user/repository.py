@@ -97,6 +97,38 @@ async def active_employees_page(
     return (await session.scalars(query.order_by(User.id).limit(limit))).all()
 
 
+@dataclass(frozen=True, slots=True)
+class SyncSubject:
+    """What a sync request carries about a user."""
+
+    id: uuid.UUID
+    email: str
+    oracle_username: str | None
+    person_number: str | None
+
+
+async def active_users_page(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    *,
+    after: uuid.UUID | None,
+    limit: int,
+    employees_only: bool = False,
+) -> list[SyncSubject]:
+    """Return the next page of active users (only EMPLOYEEs if asked), by id (keyset paging)."""
+    query = select(User.id, User.email, User.oracle_username, User.person_number).where(
+        User.organization_id == organization_id,
+        User.is_active.is_(True),
+        User.is_deleted.is_(False),
+    )
+    if employees_only:
+        query = query.where(User.user_type == "EMPLOYEE")
+    if after is not None:
+        query = query.where(User.id > after)
+    rows = (await session.execute(query.order_by(User.id).limit(limit))).all()
+    return [SyncSubject(*row) for row in rows]
+
+
 async def get_device_session(session: AsyncSession, session_id: uuid.UUID) -> DeviceSession | None:
     query = select(DeviceSession).where(DeviceSession.session_id == session_id)
     return (await session.scalars(query)).one_or_none()

@@ -1,0 +1,127 @@
+"""``python -m app scheduler`` and ``python -m app jobs ...``, as real subprocesses."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DATABASE_", "APP_", "SCHEDULER_", "EVENTS_"))
+    }
+    env.update(
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}",
+        APP_ENV="dev",
+        APP_LOG_LEVEL="WARNING",
+    )
+    env.update(extra)
+    return env
+
+
+def _run(args: list[str], env: dict[str, str], root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _start(args: list[str], env: dict[str, str], root: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "app", *args],
+        env=env,
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("SCHEDULER_TASK_SWEEP_CRON", "61 * * * *"),
+        ("SCHEDULER_PROFILE_SYNC_CRON", "every friday"),
+        ("SCHEDULER_TIMEZONE", "Mars/Olympus_Mons"),
+    ],
+)
+def test_a_bad_cron_or_time_zone_refuses_to_start(
+    tmp_path: Path, project_root: Path, setting: str, value: str
+) -> None:
+    for command in (["scheduler"], ["serve", "--no-migrate"]):
+        result = _run(command, _env(tmp_path, **{setting: value}), project_root)
+        assert result.returncode == 1, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert setting in lines[0]
+        assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_jobs_run_from_the_shell_until_the_run_finishes(tmp_path: Path, project_root: Path) -> None:
+    env = _env(tmp_path)
+    assert _run(["migrate"], env, project_root).returncode == 0
+    assert _run(["seed-demo"], env, project_root).returncode == 0
+
+    listed = _run(["jobs", "list"], env, project_root)
+    assert listed.returncode == 0, listed.stderr
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == [
+        "task_sweep",
+        "profile_sync",
+    ]
+    unknown = _run(["jobs", "run", "nope", "--organization", "Demo"], env, project_root)
+    assert unknown.returncode == 2
+    assert "no job 'nope'; the jobs are: task_sweep, profile_sync" in unknown.stderr
+    nobody = _run(["jobs", "run", "task_sweep", "--organization", "Nope"], env, project_root)
+    assert nobody.returncode == 2
+    assert "no organisation 'Nope'" in nobody.stderr
+
+    # A relay fans the run out; `jobs run` watches its users and finishes the run.
+    worker = _start(["worker"], env, project_root)
+    try:
+        result = _run(["jobs", "run", "task_sweep", "--organization", "Demo"], env, project_root)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "succeeded, 6 users, 0 failures" in result.stdout
+        started = _run(
+            ["jobs", "run", "profile_sync", "--organization", "Demo", "--no-wait"],
+            env,
+            project_root,
+        )
+        assert started.returncode == 0, started.stderr
+        assert started.stdout.startswith("run ")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=30)
+
+
+@pytest.mark.slow
+def test_the_scheduler_process_stops_on_sigterm(tmp_path: Path, project_root: Path) -> None:
+    env = _env(tmp_path, APP_LOG_LEVEL="INFO")
+    assert _run(["migrate"], env, project_root).returncode == 0
+    process = _start(["scheduler"], env, project_root)
+    seen: list[str] = []
+    deadline = time.monotonic() + 90
+    assert process.stdout is not None
+    for line in process.stdout:  # wait until it is up: the jobs are registered
+        seen.append(line)
+        if "job profile_sync: next run at" in line or time.monotonic() > deadline:
+            break
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=30)
+    output = "".join(seen) + output
+    assert process.returncode == 0, output
+    assert "job task_sweep: next run at" in output
+    assert "scheduler stopped" in output
