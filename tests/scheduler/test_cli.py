@@ -61,7 +61,10 @@ def _start(args: list[str], env: dict[str, str], root: Path) -> subprocess.Popen
 def test_a_bad_cron_or_time_zone_refuses_to_start(
     tmp_path: Path, project_root: Path, setting: str, value: str
 ) -> None:
-    for command in (["scheduler"], ["serve", "--no-migrate"]):
+    commands = [["scheduler"]]
+    if setting == "SCHEDULER_TASK_SWEEP_CRON":  # the API refuses it the same way
+        commands.append(["serve", "--no-migrate"])
+    for command in commands:
         result = _run(command, _env(tmp_path, **{setting: value}), project_root)
         assert result.returncode == 1, result.stderr
         lines = result.stderr.strip().splitlines()
