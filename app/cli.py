@@ -108,6 +108,7 @@ def serve(
         os.environ["PORT"] = str(port)
     reset_settings()
     settings = _settings()
+    _check_crons(settings)
     if migrate_first:
         from app.core import migrations
 
@@ -123,6 +124,19 @@ def serve(
         forwarded_allow_ips=settings.app.forwarded_allow_ips,
         timeout_graceful_shutdown=30,
     )
+
+
+def _check_crons(settings: Settings) -> None:
+    """Refuse a job's cron or the time zone that does not parse: one line naming the setting."""
+    from app.core.crontab import InvalidSchedule
+    from app.registry import MODULES
+    from app.scheduler.engine import job_triggers
+
+    try:
+        job_triggers([job for spec in MODULES for job in spec.jobs], settings.scheduler)
+    except InvalidSchedule as exc:
+        typer.echo(f"invalid settings: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 def _build_emitter(settings: Settings) -> AppEmitter:
@@ -207,14 +221,9 @@ def scheduler() -> None:
 
     Any number may run: each tick runs once per organisation. The runs fan out in the relays.
     """
-    from app.core.crontab import InvalidSchedule
-
     settings = _settings()
-    try:
-        asyncio.run(_run_scheduler(settings))
-    except InvalidSchedule as exc:
-        typer.echo(f"invalid settings: {exc}", err=True)
-        raise typer.Exit(1) from None
+    _check_crons(settings)
+    asyncio.run(_run_scheduler(settings))
     typer.echo("scheduler stopped")
 
 

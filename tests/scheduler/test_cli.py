@@ -84,10 +84,14 @@ def test_jobs_run_from_the_shell_until_the_run_finishes(tmp_path: Path, project_
     assert [line.split()[0] for line in listed.stdout.splitlines()] == [
         "task_sweep",
         "profile_sync",
+        "notification.prune",
     ]
     unknown = _run(["jobs", "run", "nope", "--organization", "Demo"], env, project_root)
     assert unknown.returncode == 2
-    assert "no job 'nope'; the jobs are: task_sweep, profile_sync" in unknown.stderr
+    assert (
+        "no job 'nope'; the jobs are: task_sweep, profile_sync, notification.prune"
+        in unknown.stderr
+    )
     nobody = _run(["jobs", "run", "task_sweep", "--organization", "Nope"], env, project_root)
     assert nobody.returncode == 2
     assert "no organisation 'Nope'" in nobody.stderr

@@ -126,6 +126,21 @@ async def test_failed_users_make_a_partial_run_and_keep_their_freshness(
     assert [r["status"] for r in runs["items"]] == ["failed", "partial"]
 
 
+async def test_a_job_that_runs_once_finishes_with_its_transaction(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account
+) -> None:
+    response = await client.post("/api/v1/admin/jobs/notification.prune/run", headers=admin.headers)
+    assert response.status_code == 202
+    await finish_runs(app)
+    runs = (
+        await client.get("/api/v1/admin/jobs/notification.prune/runs", headers=admin.headers)
+    ).json()
+    assert [(r["status"], r["users"]) for r in runs["items"]] == [("succeeded", 0)]
+    jobs = (await client.get("/api/v1/admin/jobs", headers=admin.headers)).json()["items"]
+    prune = next(job for job in jobs if job["id"] == "notification.prune")
+    assert (prune["cron_setting"], prune["freshness_seconds"]) == ("NOTIFICATIONS_PRUNE_CRON", None)
+
+
 async def test_bad_requests(
     app: FastAPI, client: httpx.AsyncClient, admin: Account, org: uuid.UUID
 ) -> None:

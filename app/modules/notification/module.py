@@ -14,7 +14,7 @@ Jobs: ``notification.prune`` deletes notifications past the retention.
 """
 
 from app.core.modules import ModuleSpec
-from app.modules.notification import listeners
+from app.modules.notification import jobs, listeners
 from app.modules.notification.router import router
 
 module = ModuleSpec(
@@ -30,4 +30,5 @@ module = ModuleSpec(
         listeners.when_task_closed_resolve_notification,
         listeners.when_push_scheduled_send_push,
     ),
+    jobs=(jobs.prune,),
 )
