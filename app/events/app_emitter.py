@@ -35,7 +35,6 @@ from app.events.subscription import (
     Listener,
     ListenerSpec,
     Subscription,
-    event_key,
     qualified_name,
 )
 
@@ -127,7 +126,7 @@ class AppEmitter(EventEmitter):
     ) -> Subscription:
         """Subscribe ``fn`` with a delivery mode; the declarative form is ``@listener``."""
         spec = ListenerSpec(
-            event=event_key(event),
+            event=self._name(event),
             delivery=delivery,
             priority=priority,
             retry=retry,
@@ -182,7 +181,7 @@ class AppEmitter(EventEmitter):
         name, args, envelope = self._prepare(event, args)
         route = self._route(name)
         if not (route.inline or route.background or route.durable):
-            return False
+            return self._unheard(name, args)
         tokens = self._enter(envelope)
         try:
             session = current_session()
@@ -217,6 +216,9 @@ class AppEmitter(EventEmitter):
         """
         name, args, envelope = self._prepare(event, args)
         route = self._route(name)
+        if not (route.inline or route.background or route.durable):
+            self._unheard(name, args)
+            return []
         tokens = self._enter(envelope)
         try:
             session = current_session()
@@ -357,8 +359,9 @@ class AppEmitter(EventEmitter):
             if args:
                 raise TypeError("a typed event is emitted alone")
             name, args, payload = event.name, (event,), event
-        elif isinstance(event, str):
-            name, payload = event, args[0] if len(args) == 1 else None
+        elif isinstance(event, str | tuple | list):
+            name = event if isinstance(event, str) else self._join(event)
+            payload = args[0] if len(args) == 1 else None
             if self.strict:
                 cls = event_type(name)
                 if cls is None:

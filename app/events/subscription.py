@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ class ListenerSpec:
         retry: the retry policy of a durable listener.
         listener_id: the stable id of a durable listener (its deliveries are stored under it).
         module: the module that subscribed it, for the catalog.
+        call_soon: run the listener later on the event loop, after the emit returned.
+        promisify: run the listener as a coroutine even when it returns a plain value.
     """
 
     event: str
@@ -37,6 +40,8 @@ class ListenerSpec:
     retry: RetryPolicy | None = None
     listener_id: str | None = None
     module: str | None = None
+    call_soon: bool = False
+    promisify: bool = False
 
 
 def qualified_name(fn: Listener) -> str:
@@ -64,6 +69,20 @@ def _is_async_callable(fn: Listener) -> bool:
     )
 
 
+def _as_coroutine(fn: Listener, *, later: bool) -> Listener:
+    """Wrap ``fn`` so that calling it returns a coroutine (``promisify``, ``call_soon``)."""
+
+    async def run(*args: Any) -> Any:
+        if later:
+            await asyncio.sleep(0)  # the emit returns before the listener runs
+        result = fn(*args)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    return run
+
+
 class _Owner(Protocol):
     def _remove(self, sub: Subscription) -> bool: ...
 
@@ -72,12 +91,15 @@ class Subscription:
     """A listener subscribed to an event or pattern; ``off()`` unsubscribes it.
 
     ``spec`` says how it is delivered; ``event`` and ``priority`` repeat it for the hot path.
+    ``listener`` is the function as subscribed; ``handler`` is what an emit calls (the same
+    function, or a coroutine wrapper of it for ``call_soon`` and ``promisify``).
     """
 
     __slots__ = (
         "_emitter",
         "active",
         "event",
+        "handler",
         "is_any",
         "is_async",
         "listener",
@@ -103,10 +125,15 @@ class Subscription:
         self.event = spec.event
         self.priority = spec.priority
         self.listener = listener
+        self.handler = (
+            _as_coroutine(listener, later=spec.call_soon)
+            if spec.call_soon or spec.promisify
+            else listener
+        )
         self.seq = seq
         self.remaining = remaining
         self.is_any = is_any
-        self.is_async = _is_async_callable(listener)
+        self.is_async = _is_async_callable(self.handler)
         self.name = qualified_name(listener)
         self.active = True
 

@@ -57,6 +57,19 @@ def test_typed_emit_and_subscription_by_class_or_pattern() -> None:
     assert by_pattern == ["test.order.placed", "test.order.shipped"]
 
 
+async def test_the_app_emitter_takes_names_as_segments_too() -> None:
+    emitter = ready_emitter()
+    seen: list[tuple[str, str | None]] = []
+    emitter.subscribe(("test", "order", "*"), lambda e: seen.append(("pattern", current_event())))
+    emitter.on(["test", "order", "placed"], lambda e: seen.append(("exact", current_event())))
+    event = OrderPlaced(organization_id=ORG, order_id=1)
+    assert emitter.emit(("test", "order", "placed"), event) is True
+    assert await emitter.emit_async(["test", "order", "placed"], event) == [None, None]
+    assert seen == [("pattern", "test.order.placed"), ("exact", "test.order.placed")] * 2
+    with pytest.raises(UnknownEvent):
+        emitter.on(("test", "order", "lost"), lambda e: None)
+
+
 def test_events_are_frozen_and_refuse_unknown_fields() -> None:
     event = OrderPlaced(organization_id=ORG, order_id=1)
     with pytest.raises(ValueError, match="frozen"):
@@ -98,6 +111,8 @@ def test_the_raw_class_stays_permissive_when_not_strict() -> None:
     emitter.on("anything.goes", seen.append)
     emitter.emit("anything.goes", 1)
     assert seen == [1]
+    with pytest.raises(ValueError, match="unheard"):  # the error event, as on the raw class
+        emitter.emit("error", ValueError("unheard"))
 
 
 def test_emit_before_ready_raises_in_strict_mode() -> None:
