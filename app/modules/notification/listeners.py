@@ -151,7 +151,6 @@ async def when_push_scheduled_send_push(event: PushScheduled) -> None:
         await service.send_due_push(
             session,
             push_id=event.push_id,
-            user_id=event.user_id,
             gateway=get_integrations().push,
             idempotency_key=key,
         )

@@ -15,7 +15,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +24,7 @@ from app.contracts.notification import PushScheduled
 from app.core.db import savepoint
 from app.events import RetryAfter, publish
 from app.integrations.fcm import MAX_BATCH, PushGateway, PushMessage, SendResult
-from app.modules.notification import clock, devices, repository
+from app.modules.notification import clock, devices, preferences, repository
 from app.modules.notification.models import Device, Notification, Push
 from app.modules.notification.quiet import QuietHours
 
@@ -90,8 +90,6 @@ async def send_push(
     push_id: uuid.UUID,
     gateway: PushGateway,
     idempotency_key: str,
-    quiet_hours: QuietHours | None,
-    enabled: set[str],
 ) -> Push | None:
     """Send a due push to every active device of its user; return it, or None if gone.
 
@@ -99,60 +97,91 @@ async def send_push(
         PushNotDue: the window or the quiet hours have not ended yet.
         PushUnavailable: FCM failed every message with a retryable error.
     """
-    push = await repository.get_push(session, push_id)
+    push, preference = await repository.get_push_and_preference(session, push_id)
     if push is None or push.status != "scheduled":
         return None
+    quiet_hours = preferences.quiet_hours_of(preference)
+    enabled = preferences.enabled_modules(preference)
     now = clock.now()
     if push.due_at > now:
         raise PushNotDue((push.due_at - now).total_seconds(), "the summary window is open")
     if quiet_hours is not None and quiet_hours.contains(now):
         until = quiet_hours.ends_after(now)
         raise PushNotDue((until - now).total_seconds(), "the user's quiet hours")
+    # Read everything first: on SQLite the first write takes the process's writer lock, which
+    # must not be held across the FCM call.
     notifications = await repository.notifications_of_push(session, push.id)
+    targets = await repository.active_devices(session, push.user_id)
     pending = [
         n
         for n in notifications
         if n.read_at is None and n.resolved_at is None and n.module in enabled
     ]
-    for n in notifications:
-        if n not in pending:
-            n.push_status = "skipped" if n.module in enabled else "off"
-    targets = await repository.active_devices(session, push.user_id)
-    push.notifications = len(pending)
-    push.devices = len(targets)
-    push.sent_at = now
-    if not pending or not targets:
-        push.status = "skipped"
-        for n in pending:
-            n.push_status = "skipped"
-        await session.flush()
-        return push
-    content = compose(push, pending, idempotency_key=idempotency_key)
-    results = await _send(gateway, content, targets)
-    delivered = sum(1 for r in results if r.success)
-    for device, result in zip(targets, results, strict=True):
+    results: list[SendResult] = []
+    if pending and targets:
+        content = compose(push, pending, idempotency_key=idempotency_key)
+        results = await _send(gateway, content, targets)
+        if not any(r.success for r in results) and any(r.retryable for r in results):
+            first = results[0]
+            raise PushUnavailable(
+                f"FCM failed all {len(results)} messages: {first.error_code} {first.error}"
+            )
+    for device, result in zip(targets, results, strict=False):
         if result.dead:
             await devices.deactivate_dead(
                 session, device, reason=(result.error_code or "invalid").lower()
             )
-    if not delivered and any(r.retryable for r in results):
-        raise PushUnavailable(
-            f"FCM failed all {len(results)} messages: {results[0].error_code} {results[0].error}"
-        )
-    push.status = "sent"
-    push.delivered = delivered
-    push.idempotency_key = idempotency_key
-    for n in pending:
-        n.push_status = "sent"
+    sent = bool(results)
+    for n in notifications:
+        if n in pending:
+            n.push_status = "sent" if sent else "skipped"
+        else:
+            n.push_status = "skipped" if n.module in enabled else "off"
+    push.status = "sent" if sent else "skipped"
+    push.sent_at = now
+    push.notifications = len(pending)
+    push.devices = len(targets)
+    push.delivered = sum(1 for r in results if r.success)
+    push.idempotency_key = idempotency_key if sent else None
     await session.flush()
+    if session.get_bind().dialect.name == "sqlite":
+        await _reschedule_late_arrivals(session, push, now=now)
     logger.info(
-        "push %s: %d notification(s) to %d of %d device(s)",
+        "push %s %s: %d notification(s) to %d of %d device(s)",
         push.id,
-        len(pending),
-        delivered,
-        len(targets),
+        push.status,
+        push.notifications,
+        push.delivered,
+        push.devices,
     )
     return push
+
+
+async def _reschedule_late_arrivals(session: AsyncSession, push: Push, *, now: datetime) -> None:
+    """Give notifications that joined ``push`` after it was read a push of their own (SQLite).
+
+    On PostgreSQL the push row is locked while it is sent, so a notification arriving then
+    waits and opens the next push. SQLite has no row locks: one may join between our read and
+    our first write; once we write, the writer lock keeps any other from joining.
+    """
+    late = await repository.pending_of_push(session, push.id)
+    if not late:
+        return
+    follow_up = Push(
+        organization_id=push.organization_id, user_id=push.user_id, due_at=now, created_at=now
+    )
+    session.add(follow_up)
+    await session.flush()
+    for n in late:
+        n.push_id = follow_up.id
+    await session.flush()
+    await publish(
+        PushScheduled(
+            organization_id=follow_up.organization_id,
+            push_id=follow_up.id,
+            user_id=follow_up.user_id,
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import CursorResult, delete, func, select, update
+from sqlalchemy import CursorResult, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.modules.notification.models import Device, DeviceTopic, Notification, Preference, Push
@@ -129,14 +129,24 @@ async def list_notifications(
     return (await session.scalars(query)).all(), total or 0
 
 
+_NOTIFICATIONS = Notification.__table__
+UNREAD_COUNT = (
+    select(func.count())
+    .select_from(_NOTIFICATIONS)
+    .where(
+        _NOTIFICATIONS.c.user_id == bindparam("user_id"),
+        _NOTIFICATIONS.c.read_at.is_(None),
+        _NOTIFICATIONS.c.resolved_at.is_(None),
+    )
+)
+"""The badge: the terms of the partial index ``ix_notifications_unread``, so it reads the
+index alone. A Core statement on the session's connection: the ORM has nothing to add."""
+
+
 async def unread_count(session: AsyncSession, user_id: uuid.UUID) -> int:
     """Count the user's unread notifications: one query on the partial index."""
-    query = (
-        select(func.count())
-        .select_from(Notification)
-        .where(Notification.user_id == user_id, *_unread())  # type: ignore[arg-type]
-    )
-    return (await session.scalar(query)) or 0
+    connection = await session.connection()
+    return (await connection.scalar(UNREAD_COUNT, {"user_id": user_id})) or 0
 
 
 async def mark_all_read(session: AsyncSession, user_id: uuid.UUID, *, at: datetime) -> int:
@@ -203,9 +213,18 @@ async def open_push(session: AsyncSession, user_id: uuid.UUID) -> Push | None:
     return (await session.scalars(query)).one_or_none()
 
 
-async def get_push(session: AsyncSession, push_id: uuid.UUID) -> Push | None:
-    query = select(Push).where(Push.id == push_id).with_for_update()
-    return (await session.scalars(query)).one_or_none()
+async def get_push_and_preference(
+    session: AsyncSession, push_id: uuid.UUID
+) -> tuple[Push | None, Preference | None]:
+    """Return the push, locked (PostgreSQL), and its user's preferences, in one query."""
+    query = (
+        select(Push, Preference)
+        .outerjoin(Preference, Preference.user_id == Push.user_id)
+        .where(Push.id == push_id)
+        .with_for_update(of=Push)
+    )
+    row = (await session.execute(query)).one_or_none()
+    return (row[0], row[1]) if row is not None else (None, None)
 
 
 async def notifications_of_push(
@@ -215,6 +234,14 @@ async def notifications_of_push(
         select(Notification)
         .where(Notification.push_id == push_id)
         .order_by(Notification.created_at, Notification.id)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def pending_of_push(session: AsyncSession, push_id: uuid.UUID) -> Sequence[Notification]:
+    """Return the push's notifications still waiting (flush the ones handled first)."""
+    query = select(Notification).where(
+        Notification.push_id == push_id, Notification.push_status == "pending"
     )
     return (await session.scalars(query)).all()
 

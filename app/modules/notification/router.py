@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from app.core.db import DbSession
 from app.core.security import CurrentUser
-from app.modules.notification import devices, service
+from app.modules.notification import devices, preferences, service
 from app.modules.notification.schemas import (
     DeviceIn,
     DeviceOut,
@@ -89,7 +89,7 @@ async def unread_count(principal: CurrentUser, session: DbSession) -> UnreadCoun
 @router.get("/notifications/preferences", response_model=Preferences)
 async def read_preferences(principal: CurrentUser, session: DbSession) -> Preferences:
     """Return the caller's push preferences and quiet hours."""
-    return await service.get_preferences(session, user_id=principal.user_id)
+    return await preferences.get_preferences(session, user_id=principal.user_id)
 
 
 @router.put("/notifications/preferences", response_model=Preferences)
@@ -97,11 +97,11 @@ async def write_preferences(
     body: Preferences, principal: CurrentUser, session: DbSession
 ) -> Preferences:
     """Replace the caller's push preferences and quiet hours."""
-    return await service.set_preferences(
+    return await preferences.set_preferences(
         session,
         organization_id=principal.organization_id,
         user_id=principal.user_id,
-        preferences=body,
+        wanted=body,
     )
 
 

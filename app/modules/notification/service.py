@@ -14,16 +14,9 @@ from app.contracts.common import PendingTaskReceived
 from app.core.db import savepoint
 from app.core.settings import NotificationSettings
 from app.integrations.fcm import PushGateway
-from app.modules.notification import clock, push, repository
+from app.modules.notification import clock, preferences, push, repository
 from app.modules.notification.errors import NotificationNotFound
-from app.modules.notification.models import Notification, Preference, Push
-from app.modules.notification.quiet import QuietHours
-from app.modules.notification.schemas import (
-    MODULES,
-    Preferences,
-    PushPreferences,
-    QuietHoursIn,
-)
+from app.modules.notification.models import Notification, Push
 
 logger = logging.getLogger(__name__)
 
@@ -61,13 +54,13 @@ async def store_task_notification(
     except IntegrityError:
         return None  # stored by a concurrent delivery of the same task
     preference = await repository.get_preference(session, event.user_id)
-    if not push_enabled(preference, module):
+    if not preferences.push_enabled(preference, module):
         notification.push_status = "off"
         return notification
     await push.add_to_next_push(
         session,
         notification=notification,
-        quiet_hours=quiet_hours_of(preference),
+        quiet_hours=preferences.quiet_hours_of(preference),
         window=timedelta(seconds=settings.summary_window_seconds),
     )
     return notification
@@ -77,19 +70,12 @@ async def send_due_push(
     session: AsyncSession,
     *,
     push_id: uuid.UUID,
-    user_id: uuid.UUID,
     gateway: PushGateway,
     idempotency_key: str,
 ) -> Push | None:
     """Send a push whose window closed, under the user's current preferences."""
-    preference = await repository.get_preference(session, user_id)
     return await push.send_push(
-        session,
-        push_id=push_id,
-        gateway=gateway,
-        idempotency_key=idempotency_key,
-        quiet_hours=quiet_hours_of(preference),
-        enabled={m for m in MODULES if push_enabled(preference, m)},
+        session, push_id=push_id, gateway=gateway, idempotency_key=idempotency_key
     )
 
 
@@ -145,63 +131,3 @@ async def prune(
             break
     await repository.prune_pushes_before(session, organization_id, cutoff)
     return pruned
-
-
-# -- preferences -------------------------------------------------------------------------------
-
-
-def push_enabled(preference: Preference | None, module: str) -> bool:
-    """Whether the user wants pushes for ``module`` (on unless they turned it off)."""
-    if preference is None:
-        return True
-    return bool(getattr(preference, f"push_{module}", True))
-
-
-def quiet_hours_of(preference: Preference | None) -> QuietHours | None:
-    if preference is None or not (
-        preference.quiet_start and preference.quiet_end and preference.time_zone
-    ):
-        return None
-    return QuietHours.parse(preference.quiet_start, preference.quiet_end, preference.time_zone)
-
-
-async def get_preferences(session: AsyncSession, *, user_id: uuid.UUID) -> Preferences:
-    """Return the user's preferences (the defaults when they never set any)."""
-    return _preferences_out(await repository.get_preference(session, user_id))
-
-
-async def set_preferences(
-    session: AsyncSession,
-    *,
-    organization_id: uuid.UUID,
-    user_id: uuid.UUID,
-    preferences: Preferences,
-) -> Preferences:
-    """Replace the user's preferences."""
-    row = await repository.get_preference(session, user_id)
-    if row is None:
-        row = Preference(user_id=user_id, organization_id=organization_id)
-        session.add(row)
-    row.push_procurement = preferences.push.procurement
-    row.push_hr = preferences.push.hr
-    row.push_leasing = preferences.push.leasing
-    quiet = preferences.quiet_hours
-    row.quiet_start = quiet.start if quiet else None
-    row.quiet_end = quiet.end if quiet else None
-    row.time_zone = quiet.time_zone if quiet else None
-    await session.flush()
-    return _preferences_out(row)
-
-
-def _preferences_out(row: Preference | None) -> Preferences:
-    if row is None:
-        return Preferences()
-    quiet = None
-    if row.quiet_start and row.quiet_end and row.time_zone:
-        quiet = QuietHoursIn(start=row.quiet_start, end=row.quiet_end, time_zone=row.time_zone)
-    return Preferences(
-        push=PushPreferences(
-            procurement=row.push_procurement, hr=row.push_hr, leasing=row.push_leasing
-        ),
-        quiet_hours=quiet,
-    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -313,3 +314,54 @@ async def test_pruning_deletes_the_organisations_notifications_past_the_retentio
     items = (await client.get("/api/v1/notifications", headers=user.headers)).json()["items"]
     assert [n["task_id"] for n in items] == ["recent"]
     assert await _stored(elsewhere) == 1  # another organisation's run prunes its own
+
+
+async def test_a_notification_joining_a_push_while_it_is_sent_gets_a_push_of_its_own(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    org: uuid.UUID,
+    fcm: RunningSandbox,
+    now: Time,
+    is_postgres: bool,
+) -> None:
+    if is_postgres:
+        pytest.skip("PostgreSQL locks the push row while it is sent: nothing can join it")
+    from app.integrations.runtime import get_integrations
+    from app.modules.notification import service
+
+    token = device_token(1)
+    user = await _with_device(client, org, token)
+    await receive(user, ("procurement", "1"))
+    await deliver(app, now)
+    now.advance(WINDOW)
+    async with session_scope() as session:
+        push = (await session.scalars(select(Push))).one()
+    real = get_integrations().push
+
+    class JoinWhileSending:
+        name = "join-while-sending"
+
+        async def send_batch(self, messages: list[Any]) -> Any:
+            # Another delivery stores a notification into the open push meanwhile.
+            async with session_scope(join=False) as other:
+                other.add(
+                    Notification(
+                        organization_id=org,
+                        user_id=user.user_id,
+                        module="hr",
+                        task_id="late",
+                        title="Late task",
+                        push_id=push.id,
+                    )
+                )
+            return await real.send_batch(messages)
+
+    async with session_scope(join=False) as session:
+        await service.send_due_push(
+            session,
+            push_id=push.id,
+            gateway=JoinWhileSending(),  # type: ignore[arg-type]
+            idempotency_key="k",
+        )
+    await deliver(app, now)
+    assert [p["title"] for p in await pushes(fcm, token)] == ["Late task", "Procurement task 1"]
