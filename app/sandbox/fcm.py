@@ -9,6 +9,7 @@ kept in ``state.fcm.sent`` and listed, newest first, by ``GET /messages`` (like 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from datetime import UTC, datetime
@@ -112,6 +113,8 @@ async def send(request: Request) -> Response:
     name = f"projects/{request.path_params['project']}/messages/{state.fcm.counter}"
     if not body.get("validate_only"):
         state.fcm.sent.append({"name": name, "message": message, "at": state.clock()})
+    if state.fcm.answer_delay_seconds:
+        await asyncio.sleep(state.fcm.answer_delay_seconds)
     return JSONResponse({"name": name})
 
 

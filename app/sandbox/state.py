@@ -53,6 +53,9 @@ class FcmState:
     unregistered: set[str] = field(default_factory=set)
     topics: dict[str, dict[str, float]] = field(default_factory=dict)
     """token -> topic -> subscription time."""
+    answer_delay_seconds: float = 0.0
+    """How long an accepted message waits before its answer: the sender cannot tell whether it
+    was delivered (a slow network, or a sender that dies meanwhile)."""
 
 
 class SandboxState:
