@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -15,10 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.console.security import ConsoleAdmin
 from app.console.views import render
-from app.core.db import DbSession
+from app.core.db import DbSession, utcnow
+from app.core.security import Principal
 from app.events.outbox import service as outbox
 from app.events.outbox.models import DeliveryStatus
 from app.integrations.runtime import Integrations
+from app.modules.notification import service as notifications
 
 router = APIRouter()
 
@@ -63,10 +66,13 @@ def breakers(request: Request, organization_id: uuid.UUID) -> list[Breaker]:
     return shown
 
 
-async def _figures(request: Request, session: AsyncSession, admin: Any) -> dict[str, Any]:
+async def _figures(request: Request, session: AsyncSession, admin: Principal) -> dict[str, Any]:
     return {
         "outbox": await outbox_figures(session, admin.organization_id),
         "breakers": breakers(request, admin.organization_id),
+        "pushes": await notifications.push_totals(
+            session, organization_id=admin.organization_id, since=utcnow() - timedelta(hours=1)
+        ),
     }
 
 

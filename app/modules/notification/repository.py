@@ -205,6 +205,19 @@ async def prune_pushes_before(
 # -- pushes ------------------------------------------------------------------------------------
 
 
+async def sent_push_totals(
+    session: AsyncSession, organization_id: uuid.UUID, since: datetime
+) -> tuple[int, int, int]:
+    """Pushes of the organisation sent since ``since``: how many, notifications, deliveries."""
+    query = select(
+        func.count(),
+        func.coalesce(func.sum(Push.notifications), 0),
+        func.coalesce(func.sum(Push.delivered), 0),
+    ).where(Push.organization_id == organization_id, Push.status == "sent", Push.sent_at >= since)
+    pushes, notifications, delivered = (await session.execute(query)).one()
+    return int(pushes), int(notifications), int(delivered)
+
+
 async def open_push(session: AsyncSession, user_id: uuid.UUID) -> Push | None:
     """Return the user's scheduled push, locked until the transaction ends (PostgreSQL)."""
     query = (

@@ -90,6 +90,18 @@ class ReadAll(BaseModel):
     """How many notifications changed from unread to read."""
 
 
+class PushTotals(BaseModel):
+    """What the organisation's pushes did over a window (the admin console's figure)."""
+
+    since: datetime
+    pushes: int
+    """Pushes sent (one per user and window: a summary counts once)."""
+    notifications: int
+    """Notifications those pushes carried."""
+    delivered: int
+    """Devices that accepted one (FCM answered with a message id)."""
+
+
 class PushPreferences(Strict):
     procurement: bool = True
     hr: bool = True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +17,7 @@ from app.integrations.fcm import PushGateway
 from app.modules.notification import clock, preferences, push, repository
 from app.modules.notification.errors import NotificationNotFound
 from app.modules.notification.models import Notification, Push
+from app.modules.notification.schemas import PushTotals
 
 logger = logging.getLogger(__name__)
 
@@ -131,3 +132,13 @@ async def prune(
             break
     await repository.prune_pushes_before(session, organization_id, cutoff)
     return pruned
+
+
+async def push_totals(
+    session: AsyncSession, *, organization_id: uuid.UUID, since: datetime
+) -> PushTotals:
+    """Count the organisation's pushes sent since ``since``, their notifications and devices."""
+    pushes, notifications, delivered = await repository.sent_push_totals(
+        session, organization_id, since
+    )
+    return PushTotals(since=since, pushes=pushes, notifications=notifications, delivered=delivered)
