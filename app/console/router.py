@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.console import deliveries, events, login, overview
+from app.console import deliveries, events, login, overview, sandbox
 
 router = APIRouter(include_in_schema=False)
-for pages in (login.router, overview.router, deliveries.router, events.router):
+for pages in (
+    login.router,
+    overview.router,
+    deliveries.router,
+    events.router,
+    sandbox.router,
+):
     router.include_router(pages, prefix="/console")

@@ -237,18 +237,12 @@ def _limit(request: Request, default: int = 100) -> int | None:
     return int(raw) if raw.isdigit() and 1 <= int(raw) <= 10_000 else None
 
 
-async def messages(request: Request) -> Response:
-    """``GET /messages``: what the fake FCM accepted, newest first (``?token=``, ``?limit=``).
-
-    Like a mail catcher: the demo shows a push arriving without a phone, and tests count the
-    pushes at the receiver.
-    """
-    limit = _limit(request)
-    if limit is None:
-        return JSONResponse({"error": "limit is a number from 1 to 10000"}, status_code=400)
-    token = request.query_params.get("token")
+def accepted_messages(
+    state: SandboxState, *, token: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """What the fake FCM accepted, newest first, optionally for one token (at most ``limit``)."""
     items = []
-    for sent in reversed(_state(request).fcm.sent):
+    for sent in reversed(state.fcm.sent):
         message = sent["message"]
         if token is not None and message.get("token") != token:
             continue
@@ -268,7 +262,21 @@ async def messages(request: Request) -> Response:
         )
         if len(items) == limit:
             break
-    return JSONResponse({"items": items, "total": len(_state(request).fcm.sent)})
+    return items
+
+
+async def messages(request: Request) -> Response:
+    """``GET /messages``: what the fake FCM accepted, newest first (``?token=``, ``?limit=``).
+
+    Like a mail catcher: the demo shows a push arriving without a phone, and tests count the
+    pushes at the receiver. The console's sandbox page lists the same.
+    """
+    limit = _limit(request)
+    if limit is None:
+        return JSONResponse({"error": "limit is a number from 1 to 10000"}, status_code=400)
+    state = _state(request)
+    items = accepted_messages(state, token=request.query_params.get("token"), limit=limit)
+    return JSONResponse({"items": items, "total": len(state.fcm.sent)})
 
 
 async def subscriptions_view(request: Request) -> Response:

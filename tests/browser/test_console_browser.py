@@ -144,6 +144,10 @@ def test_an_admin_logs_in_sees_the_overview_and_retries_a_dead_letter(
     assert "auth.login" in browser.page_source
     browser.save_screenshot(str(screenshots / "events.png"))
 
+    _click(browser, "nav a[href='/console/sandbox']")
+    _wait(browser, lambda b: _text(b, "h1") == "Sandbox")
+    browser.save_screenshot(str(screenshots / "sandbox.png"))
+
     _click(browser, "form.logout button")
     _wait(browser, lambda b: "/console/login" in b.current_url)
     browser.get(console_url)

@@ -10,7 +10,13 @@ from app.core.settings import Settings
 from tests.console.support import browser, console_login, csrf_of, post_form
 from tests.factories import Account
 
-PAGES = ("/console", "/console/overview/live", "/console/deliveries", "/console/events")
+PAGES = (
+    "/console",
+    "/console/overview/live",
+    "/console/deliveries",
+    "/console/events",
+    "/console/sandbox",
+)
 
 
 async def test_an_admin_logs_in_with_email_and_password_and_gets_a_strict_cookie(
