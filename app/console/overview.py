@@ -18,14 +18,18 @@ from app.console.security import ConsoleAdmin
 from app.console.views import render
 from app.core.db import DbSession, utcnow
 from app.core.security import Principal
+from app.core.settings import get_settings
 from app.events.outbox import service as outbox
 from app.events.outbox.models import DeliveryStatus
 from app.integrations.runtime import Integrations
 from app.modules.notification import service as notifications
+from app.scheduler import queries as scheduler
 
 router = APIRouter()
 
 INTEGRATIONS = ("oracle_fusion", "yardi")
+SWEEP_JOB = "task_sweep"
+"""The job whose freshness is the inboxes' (the age of the oldest user's last task sync)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +71,21 @@ def breakers(request: Request, organization_id: uuid.UUID) -> list[Breaker]:
 
 
 async def _figures(request: Request, session: AsyncSession, admin: Principal) -> dict[str, Any]:
+    jobs = await scheduler.list_jobs(
+        session,
+        organization_id=admin.organization_id,
+        settings=get_settings().scheduler,
+        now=utcnow(),
+    )
+    sweep = next((job for job in jobs.items if job.id == SWEEP_JOB), None)
     return {
         "outbox": await outbox_figures(session, admin.organization_id),
         "breakers": breakers(request, admin.organization_id),
         "pushes": await notifications.push_totals(
             session, organization_id=admin.organization_id, since=utcnow() - timedelta(hours=1)
         ),
+        "jobs": jobs.items,
+        "sweep": sweep,
     }
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.console import deliveries, events, login, overview, sandbox
+from app.console import deliveries, events, jobs, login, overview, sandbox
 
 router = APIRouter(include_in_schema=False)
 for pages in (
     login.router,
     overview.router,
+    jobs.router,
     deliveries.router,
     events.router,
     sandbox.router,

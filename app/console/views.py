@@ -65,6 +65,25 @@ def _ago(value: datetime | None) -> str:
     return f"in {text}" if future else f"{text} ago"
 
 
+def _seconds(value: float | None) -> str:
+    """A number of seconds as ``1 h 2 min``, ``3 min 4 s`` or ``5.6 s``."""
+    if value is None:
+        return "unknown"
+    if value < 60:
+        return f"{value:.1f} s"
+    whole = int(value)
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    return f"{whole // 3600} h {whole % 3600 // 60} min"
+
+
+def _duration(run: Any) -> str:
+    """How long a run took (``finished_at - started_at``)."""
+    if getattr(run, "finished_at", None) is None:
+        return ""
+    return _seconds((run.finished_at - run.started_at).total_seconds())
+
+
 def _pretty(value: Any) -> str:
     """A payload as indented JSON (a string that is not JSON stays as it is)."""
     if isinstance(value, str):
@@ -76,6 +95,8 @@ templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["when"] = _when
 templates.env.filters["ago"] = _ago
 templates.env.filters["pretty"] = _pretty
+templates.env.filters["seconds"] = _seconds
+templates.env.filters["duration"] = _duration
 templates.env.globals["refresh_seconds"] = REFRESH_SECONDS
 
 

@@ -1,4 +1,4 @@
-"""The console in headless Chromium: log in, see the overview, retry a dead letter.
+"""The console in headless Chromium: log in, see the overview, retry a dead letter, run a job.
 
 ``make test-browser`` installs Debian's ``chromium`` and ``chromium-driver`` and runs this. It
 is skipped, saying why, where Chromium is absent, and fails instead under ``CI=true``. Each page
@@ -86,7 +86,7 @@ def _click(browser: Any, selector: str) -> None:
     browser.find_element(By.CSS_SELECTOR, selector).click()
 
 
-def test_an_admin_logs_in_sees_the_overview_and_retries_a_dead_letter(
+def test_an_admin_logs_in_retries_a_dead_letter_and_runs_the_task_sweep(
     browser: Any, console_url: str, screenshots: Path
 ) -> None:
     from selenium.webdriver.common.by import By
@@ -138,6 +138,16 @@ def test_an_admin_logs_in_sees_the_overview_and_retries_a_dead_letter(
 
     _wait(browser, delivered)
     browser.save_screenshot(str(screenshots / "delivery-done.png"))
+
+    _click(browser, "nav a[href='/console/jobs']")
+    _wait(browser, lambda b: _text(b, "h1") == "Jobs")
+    browser.save_screenshot(str(screenshots / "jobs.png"))
+    _click(browser, "#job-task_sweep form button")
+    _wait(browser, lambda b: b.current_url.endswith("/console/jobs/task_sweep"))
+    # The runs refresh themselves until the run is over.
+    _wait(browser, lambda b: _text(b, "table.runs tbody tr .pill") == "succeeded", timeout=60)
+    assert "admin" in _text(browser, "table.runs tbody tr")
+    browser.save_screenshot(str(screenshots / "job-run.png"))
 
     _click(browser, "nav a[href='/console/events']")
     _wait(browser, lambda b: _text(b, "h1") == "Events")

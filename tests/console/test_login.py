@@ -16,6 +16,8 @@ PAGES = (
     "/console/deliveries",
     "/console/events",
     "/console/sandbox",
+    "/console/jobs",
+    "/console/jobs/task_sweep",
 )
 
 
@@ -81,8 +83,12 @@ async def test_an_employee_cannot_log_in_and_sees_nothing_with_a_session(
             assert response.status_code == 403, page
             assert "admin_required" in response.text
             assert "Dead letters" not in response.text
-        posted = await client.post("/console/deliveries/1/retry", data={"csrf_token": "x"})
-        assert posted.status_code == 403
+        for action in (
+            "/console/deliveries/1/retry",
+            "/console/jobs/task_sweep/run",
+        ):
+            posted = await client.post(action, data={"csrf_token": "x"})
+            assert posted.status_code == 403, action
 
 
 async def test_without_a_session_pages_redirect_to_the_login_form(app: FastAPI) -> None:
