@@ -124,11 +124,20 @@ async def deactivate_dead(session: AsyncSession, device: Device, *, reason: str)
 async def end_session_devices(
     session: AsyncSession, *, user_id: uuid.UUID, session_id: uuid.UUID, token: str | None
 ) -> int:
-    """Deactivate the device a logged-out session registered (by session, or by its token)."""
+    """Deactivate the device a logged-out session registered (by session, or by its token).
+
+    A token that a later login of the same user registered again belongs to that session now:
+    ending the earlier one leaves it alone.
+    """
     devices = list(await repository.devices_of_session(session, user_id, session_id))
     if token is not None:
         device = await repository.get_device_by_digest(session, token_digest(token))
-        if device is not None and device.user_id == user_id and device not in devices:
+        if (
+            device is not None
+            and device.user_id == user_id
+            and device.session_id in (None, session_id)
+            and device not in devices
+        ):
             devices.append(device)
     for device in devices:
         await deactivate(session, device, reason="logout")

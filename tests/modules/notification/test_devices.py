@@ -196,3 +196,22 @@ async def test_devices_need_a_login(client: httpx.AsyncClient) -> None:
     assert (await client.get("/api/v1/devices")).status_code == 401
     response = await client.post("/api/v1/devices", json={"token": "abc", "platform": "ios"})
     assert response.status_code == 401
+
+
+async def test_logging_out_an_older_session_leaves_a_device_a_newer_login_registered_again(
+    app: FastAPI, client: httpx.AsyncClient, org: uuid.UUID, fcm: RunningSandbox, now: Time
+) -> None:
+    token = device_token(8)
+    account = await create_user(org)
+    device = {"token": token, "platform": "android"}
+    older = await log_in(client, account, device=device)
+    newer = await log_in(client, account, device=device)  # the app logged in again
+    await deliver(app, now)
+    assert (await client.post("/api/v1/auth/logout", headers=older.headers)).status_code == 204
+    await deliver(app, now)
+    devices = (await client.get("/api/v1/devices", headers=newer.headers)).json()["items"]
+    assert [d["token"] for d in devices] == [token]
+    assert await topics(fcm, token) == [f"org-{org}"]
+    assert (await client.post("/api/v1/auth/logout", headers=newer.headers)).status_code == 204
+    await deliver(app, now)
+    assert await topics(fcm, token) == []
