@@ -127,6 +127,57 @@ async def settle(app: FastAPI, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
+async def connect_to_sandbox(
+    organization_id: uuid.UUID,
+    sandbox_url: str,
+    *,
+    jwt_private_key: str,
+    framework_version: int = 4,
+    password: str = "sandbox-password",
+) -> None:
+    """Point the organisation's Oracle Fusion and Yardi connections at a running sandbox.
+
+    Oracle acts per user with bearer JWTs signed with ``jwt_private_key`` (the sandbox's demo
+    key), and as the ``integration`` account (basic) for calls made as no one in particular.
+    """
+    from pydantic import SecretStr
+
+    from app.core.connections.schemas import IntegrationKind, OracleFusionChanges, YardiChanges
+    from app.core.connections.service import set_connection
+
+    secret = SecretStr(password)
+    async with session_scope() as session:
+        await set_connection(
+            session,
+            organization_id=organization_id,
+            kind=IntegrationKind.ORACLE_FUSION,
+            changes=OracleFusionChanges(
+                base_url=f"{sandbox_url}/oracle",
+                auth_mode="jwt",
+                username="integration",
+                password=secret,
+                jwt_private_key=SecretStr(jwt_private_key),
+                jwt_issuer="workflow-hub-tests",
+                framework_version=framework_version,
+            ),
+        )
+        await set_connection(
+            session,
+            organization_id=organization_id,
+            kind=IntegrationKind.YARDI,
+            changes=YardiChanges(
+                base_url=f"{sandbox_url}/yardi",
+                username="integration",
+                password=secret,
+                server_name="sandbox",
+                database="sandbox_live",
+                platform="SQL Server",
+                interface_entity="Workflow Hub",
+                interface_license=SecretStr("SANDBOX-LICENSE"),
+            ),
+        )
+
+
 def problem_code(response: httpx.Response) -> str:
     """The stable ``code`` of a problem+json response."""
     assert response.headers["content-type"] == "application/problem+json", response.text

@@ -55,6 +55,8 @@ async def sync_my_profile(
 
     Raises:
         UserNotEmployee: only EMPLOYEE users have an HCM profile.
+        WorkerNotFound: HCM knows neither the user's person number nor their username (404
+            ``worker_not_found``, raised by the hr module).
         ProfileSyncFailed: a listener of the pipeline failed (Oracle down, for example).
     """
     user = await get_user(
@@ -177,10 +179,23 @@ async def store_worker_profile(session: AsyncSession, *, event: WorkerProfileSyn
 
 TRANSIENT_KINDS = frozenset({"unavailable", "rate_limited"})
 """Integration failures that pass: the caller is told to come back (503 with Retry-After)."""
+CALLER_FACING_CODES = frozenset({"worker_not_found"})
+"""Pipeline errors that answer the caller as they are: the pipeline worked, and its answer is
+about the caller (HCM does not know them), not about a system failing."""
 
 
-def _sync_failure(failures: list[BaseException]) -> ProfileSyncFailed:
-    """Name each failure's cause; 503 with Retry-After when every one of them is transient."""
+def _sync_failure(failures: list[BaseException]) -> AppError:
+    """Name each failure's cause; 503 with Retry-After when every one of them is transient.
+
+    A failure that answers the caller (``worker_not_found``) is handed back as it is when it is
+    the only one.
+    """
+    if (
+        len(failures) == 1
+        and isinstance(failures[0], AppError)
+        and failures[0].code in CALLER_FACING_CODES
+    ):
+        return failures[0]
     causes: set[str] = set()
     waits: list[float] = []
     transient = True

@@ -36,6 +36,13 @@ MANAGERS = (
 )
 
 
+@pytest.fixture
+def without_hr(app: FastAPI) -> None:
+    """Unsubscribe the hr module's listener: these tests stand in for it (the real pipeline,
+    against the sandbox, is tests/modules/hr's)."""
+    app.state.emitter.remove_all_listeners(UserProfileSyncRequested)
+
+
 async def test_me_has_the_profile_fields_empty_until_a_sync(
     client: httpx.AsyncClient, employee: Account
 ) -> None:
@@ -124,6 +131,7 @@ async def test_sync_profile_is_for_employees_only(
         assert problem_code(response) == "user_not_employee"
 
 
+@pytest.mark.usefixtures("without_hr")
 async def test_sync_profile_without_an_hr_listener_simply_succeeds(
     app: FastAPI, client: httpx.AsyncClient, employee: Account
 ) -> None:
@@ -142,6 +150,7 @@ async def test_sync_profile_without_an_hr_listener_simply_succeeds(
     assert bad.status_code == 422
 
 
+@pytest.mark.usefixtures("without_hr")
 async def test_sync_profile_awaits_the_pipeline(
     app: FastAPI, client: httpx.AsyncClient, employee: Account
 ) -> None:
@@ -163,6 +172,7 @@ async def test_sync_profile_awaits_the_pipeline(
     assert len(me["line_managers"]) == 2
 
 
+@pytest.mark.usefixtures("without_hr")
 async def test_a_failing_pipeline_is_a_502_problem_and_rolls_back(
     app: FastAPI, client: httpx.AsyncClient, employee: Account
 ) -> None:
@@ -212,6 +222,7 @@ async def test_a_failing_pipeline_is_a_502_problem_and_rolls_back(
         ),
     ],
 )
+@pytest.mark.usefixtures("without_hr")
 async def test_an_oracle_failure_names_its_cause_and_says_when_to_come_back(
     app: FastAPI,
     client: httpx.AsyncClient,

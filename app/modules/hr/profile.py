@@ -1,0 +1,122 @@
+"""The hr module's part of the profile pipeline: read the worker from HCM, publish what it says.
+
+On ``user.syncProfile`` the worker is looked up by person number, else by Oracle username (a
+person number HCM no longer knows falls back to the username too), as the integration account.
+Its names, work email, primary assignment and line managers are published as
+``hr.profile.synced``; the user module stores them. A worker HCM does not know is
+``worker_not_found``: raised to a user who asked (their request answers 404), recorded as
+``hr.profile.sync_failed`` and not raised for a scheduled or admin sync, so that it is not retried.
+Oracle being down or throttling is raised as the client's typed error in every case.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.contracts.hr import (
+    LineManager,
+    WorkerProfile,
+    WorkerProfileSynced,
+    WorkerProfileSyncFailed,
+)
+from app.contracts.user import UserProfileSyncRequested
+from app.events import publish
+from app.integrations.errors import NotFoundError
+from app.integrations.oracle_fusion import OracleFusionClient, Worker
+from app.integrations.runtime import get_integrations
+from app.modules.hr.errors import WorkerNotFound
+
+logger = logging.getLogger(__name__)
+
+
+async def sync_worker_profile(session: AsyncSession, *, event: UserProfileSyncRequested) -> None:
+    """Read the user's worker from HCM and publish ``hr.profile.synced``.
+
+    Raises:
+        WorkerNotFound: HCM knows neither the person number nor the username, and the user
+            asked for the sync themselves.
+        IntegrationError: Oracle failed (down, throttling, refusing our credentials).
+        IntegrationNotConfigured: the organisation has no Oracle Fusion connection.
+    """
+    oracle = await get_integrations().oracle_fusion(session, organization_id=event.organization_id)
+    try:
+        worker = await read_worker(
+            oracle, person_number=event.person_number, username=event.oracle_username
+        )
+    except WorkerNotFound as exc:
+        if event.requested_by == "user":
+            raise
+        # Nothing a retry could change: record it for the run and the admin, and stop here.
+        logger.warning(
+            "profile sync of user %s (%s): %s", event.user_id, event.requested_by, exc.code
+        )
+        await publish(
+            WorkerProfileSyncFailed(
+                organization_id=event.organization_id,
+                user_id=event.user_id,
+                code=exc.code,
+                requested_by=event.requested_by,
+            )
+        )
+        return
+    await publish(
+        WorkerProfileSynced(
+            organization_id=event.organization_id,
+            user_id=event.user_id,
+            first_time=event.first_time,
+            profile=profile_of(worker),
+            line_managers=line_managers_of(worker),
+        )
+    )
+
+
+async def read_worker(
+    oracle: OracleFusionClient, *, person_number: str | None, username: str | None
+) -> Worker:
+    """Return the worker with this person number, else the one with this username.
+
+    Raises:
+        WorkerNotFound: HCM knows neither (or the user has neither).
+    """
+    if person_number:
+        try:
+            return await oracle.get_worker(person_number=person_number)
+        except NotFoundError:
+            if not username:
+                raise WorkerNotFound() from None
+    if username:
+        try:
+            return await oracle.get_worker_by_username(username)
+        except NotFoundError:
+            raise WorkerNotFound() from None
+    raise WorkerNotFound("You have neither a person number nor an Oracle username to look up.")
+
+
+def profile_of(worker: Worker) -> WorkerProfile:
+    """The profile fields HCM owns, from a worker and its primary assignment."""
+    assignment = worker.assignment
+    return WorkerProfile(
+        person_number=worker.person_number or None,
+        first_name=worker.first_name,
+        last_name=worker.last_name,
+        display_name=worker.display_name,
+        work_email=worker.work_email,
+        job=(assignment.assignment_name or assignment.job_code) if assignment else None,
+        department=assignment.department_name if assignment else None,
+        business_unit=assignment.business_unit_name if assignment else None,
+    )
+
+
+def line_managers_of(worker: Worker) -> tuple[LineManager, ...]:
+    """The worker's line managers HCM could resolve to a person, in HCM's order."""
+    return tuple(
+        LineManager(
+            person_number=manager.person_number,
+            display_name=manager.display_name,
+            email=manager.work_email,
+        )
+        for manager in worker.line_managers
+        if manager.person_number or manager.display_name
+    )
