@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from app.core.settings import SandboxSettings
+from app.sandbox.control import control_routes
 from app.sandbox.fcm import build_fcm
 from app.sandbox.keys import demo_private_key_pem, public_key_of
 from app.sandbox.oracle import build_oracle
@@ -54,6 +55,7 @@ def build_sandbox(
     app = Starlette(
         routes=[
             Route("/", index),
+            *control_routes(),
             Mount("/oracle", build_oracle(state)),
             Mount("/yardi", build_yardi(state)),
             Mount("/fcm", build_fcm(state)),

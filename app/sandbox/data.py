@@ -88,6 +88,16 @@ LEASES = (
     ("LeaseRenewal", "Lease Renewal Approval"),
 )
 TENANTS = ("Acme Retail", "Blue Bottle Cafe", "Northwind Traders", "Globex Pharmacy", "Initech")
+PROPERTIES = (
+    "Harbor Point Plaza",
+    "Elm Street Commons",
+    "Riverside Center",
+    "Maple Court",
+    "Station Square",
+    "Oak Park Offices",
+    "Lakeview Terrace",
+)
+"""Property names by code: ``prop01`` is the first."""
 
 
 def stable_hash(*parts: object) -> int:
@@ -166,6 +176,21 @@ class LeaseSeed:
     approver: int
     slot: int
     requester: int
+
+    @property
+    def property_index(self) -> int:
+        return self.approver % len(PROPERTIES)
+
+    @property
+    def lease_start(self) -> date:
+        """The first of a month in 2027, so that leases differ but stay stable."""
+        return date(2027, 1 + self.record_id % 12, 1)
+
+    @property
+    def lease_end(self) -> date:
+        """One to three years after the start, the day before."""
+        start = self.lease_start
+        return date(start.year + 1 + self.record_id % 3, start.month, 1) - timedelta(days=1)
 
 
 class DataSet:

@@ -1,12 +1,15 @@
-"""What changes while a sandbox runs: decisions, subscriptions, sent pushes, faults, counters."""
+"""What changes while a sandbox runs: decisions, received actions, subscriptions, sent pushes,
+faults, counters."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -16,6 +19,8 @@ from app.sandbox.data import DataSet
 
 Clock = Callable[[], float]
 SYSTEMS = ("oracle", "yardi", "fcm")
+ACTION_SOURCES = ("oracle", "yardi")
+MAX_RECORDED_ACTIONS = 10_000
 
 
 @dataclass
@@ -35,6 +40,55 @@ class Decision:
     comment: str | None
     actor: str
     at: float
+
+
+@dataclass(frozen=True)
+class ReceivedAction:
+    """A task action a client sent to the sandbox, whatever the sandbox answered."""
+
+    id: int
+    source: str
+    """``oracle`` or ``yardi``."""
+    task: str
+    """The BPM task number, or the Yardi record id, as the client sent it."""
+    user: str
+    """Who acted: the authenticated Oracle user, or Yardi's ``ApproverUserName``."""
+    action: str | None
+    comment: str | None
+    at: float
+    outcome: str
+    """``succeeded``, or why not: ``already_decided``, ``expired``, ``not_found``,
+    ``action_not_allowed``, ``bad_request``."""
+    status: int
+    """The HTTP status the sandbox answered (Yardi answers its refusals with 200)."""
+    task_id: str | None = None
+    """The BPM ``taskId`` of a known task."""
+    workflow_name: str | None = None
+    """Yardi's ``WorkflowName``."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "source": self.source,
+            "task": self.task,
+            "task_id": self.task_id,
+            "workflow_name": self.workflow_name,
+            "user": self.user,
+            "action": self.action,
+            "comment": self.comment,
+            "at": datetime.fromtimestamp(self.at, UTC).isoformat().replace("+00:00", "Z"),
+            "outcome": self.outcome,
+            "status": self.status,
+        }
+
+
+class TaskNotPending(Exception):
+    """A task decided elsewhere must be pending: it is unknown, decided already or expired."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        """``not_found``, ``already_decided`` or ``expired``."""
 
 
 @dataclass
@@ -79,6 +133,10 @@ class SandboxState:
         self.fcm = FcmState()
         self.faults: dict[str, deque[Fault]] = {name: deque() for name in SYSTEMS}
         self.traffic: dict[str, Traffic] = {name: Traffic() for name in SYSTEMS}
+        self.actions: dict[str, deque[ReceivedAction]] = {
+            name: deque(maxlen=MAX_RECORDED_ACTIONS) for name in ACTION_SOURCES
+        }
+        self._action_ids = itertools.count(1)
 
     @property
     def password(self) -> str:
@@ -113,6 +171,98 @@ class SandboxState:
         """When an undecided task of ``generation`` (> 0) expires, on the sandbox's clock."""
         lifetime = self.settings.task_lifetime_generations
         return self.started_at + (generation + lifetime) * self.settings.new_task_interval_seconds
+
+    def record_action(
+        self,
+        source: str,
+        *,
+        task: str,
+        user: str,
+        action: str | None,
+        comment: str | None,
+        outcome: str,
+        status: int = 200,
+        task_id: str | None = None,
+        workflow_name: str | None = None,
+    ) -> ReceivedAction:
+        """Keep a task action a client sent (the newest ``MAX_RECORDED_ACTIONS`` per source)."""
+        received = ReceivedAction(
+            id=next(self._action_ids),
+            source=source,
+            task=task,
+            user=user,
+            action=action,
+            comment=comment,
+            at=self.clock(),
+            outcome=outcome,
+            status=status,
+            task_id=task_id,
+            workflow_name=workflow_name,
+        )
+        self.actions[source].append(received)
+        return received
+
+    def received_actions(
+        self, source: str, *, task: str | None = None, user: str | None = None
+    ) -> list[ReceivedAction]:
+        """The actions ``source`` received, newest first; of one task or user (case-insensitive)."""
+        wanted_user = user.casefold() if user else None
+        return [
+            a
+            for a in reversed(self.actions[source])
+            if (task is None or a.task == task)
+            and (wanted_user is None or a.user.casefold() == wanted_user)
+        ]
+
+    def decide_task(
+        self, number: int, action: str, *, actor: str = "sandbox", comment: str | None = None
+    ) -> Decision:
+        """Approve or reject a pending BPM task at the source, as if someone did it elsewhere.
+
+        It is not a received action; the next listing no longer shows the task.
+
+        Raises:
+            ValueError: the action is not APPROVE or REJECT.
+            TaskNotPending: the task does not exist, is decided already, or has expired.
+        """
+        outcome = action.strip().upper()
+        if outcome not in ("APPROVE", "REJECT"):
+            raise ValueError(f"a task is decided with APPROVE or REJECT, not {action!r}")
+        generations = self.generations()
+        task = self.data.task(number, generations)
+        if task is None:
+            raise TaskNotPending("not_found", f"no task {number}")
+        if number in self.task_decisions:
+            raise TaskNotPending("already_decided", f"task {number} is already decided")
+        if self.is_expired(task.generation, generations):
+            raise TaskNotPending("expired", f"task {number} has expired")
+        decision = Decision(outcome=outcome, comment=comment, actor=actor, at=self.clock())
+        self.task_decisions[number] = decision
+        return decision
+
+    def decide_lease(
+        self, record_id: int, action: str, *, actor: str = "sandbox", comment: str | None = None
+    ) -> Decision:
+        """Approve or reject a pending Yardi leasing approval, as if someone did it elsewhere.
+
+        Raises:
+            ValueError: the action is not Approve or Reject.
+            TaskNotPending: the approval does not exist, is decided already, or has expired.
+        """
+        outcome = action.strip().capitalize()
+        if outcome not in ("Approve", "Reject"):
+            raise ValueError(f"an approval is decided with Approve or Reject, not {action!r}")
+        generations = self.generations()
+        lease = self.data.lease(record_id, generations)
+        if lease is None:
+            raise TaskNotPending("not_found", f"no record {record_id}")
+        if record_id in self.lease_decisions:
+            raise TaskNotPending("already_decided", f"record {record_id} is already decided")
+        if self.is_expired(lease.generation, generations):
+            raise TaskNotPending("expired", f"record {record_id} has expired")
+        decision = Decision(outcome=outcome, comment=comment, actor=actor, at=self.clock())
+        self.lease_decisions[record_id] = decision
+        return decision
 
     def inject(self, system: str, fault: Fault) -> None:
         """Force ``fault`` on the next requests to ``system`` (oracle, yardi or fcm)."""

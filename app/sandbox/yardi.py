@@ -22,7 +22,7 @@ from starlette.types import ASGIApp
 
 from app.integrations.yardi.client import GET_DETAIL, GET_PENDING, INTERFACE, TAKE_ACTION
 from app.integrations.yardi.soap import SOAP_NS, child, local, namespace, text_of
-from app.sandbox.data import LEASES, TENANTS, LeaseSeed
+from app.sandbox.data import LEASES, PROPERTIES, TENANTS, LeaseSeed
 from app.sandbox.faults import FaultInjection
 from app.sandbox.state import Decision, Fault, SandboxState
 
@@ -88,7 +88,8 @@ def _approval(state: SandboxState, lease: LeaseSeed, tag: str, generations: int)
         "WorkflowName": workflow,
         "RecordId": str(lease.record_id),
         "RecordCode": f"L{lease.record_id}",
-        "PropertyCode": f"prop{lease.approver % 7 + 1:02d}",
+        "PropertyCode": f"prop{lease.property_index + 1:02d}",
+        "PropertyName": PROPERTIES[lease.property_index],
         "Unit": str(100 + lease.record_id % 50),
         "Tenant": TENANTS[lease.record_id % len(TENANTS)],
         "Description": f"{workflow} for unit {100 + lease.record_id % 50}",
@@ -141,12 +142,22 @@ def _call(state: SandboxState, method: str, call: ET.Element) -> Response:
             generations,
         )
     except LookupError as exc:
+        if method == TAKE_ACTION:
+            state.record_action(
+                "yardi",
+                task=text_of(call, "RecordId") or "",
+                workflow_name=text_of(call, "WorkflowName"),
+                user=login,
+                action=text_of(call, "Action"),
+                comment=text_of(call, "Comment"),
+                outcome="not_found",
+            )
         return _messages(method, str(exc))
     status = _status(state, lease, generations)
     if method == GET_DETAIL:
         detail = _approval(state, lease, "ApprovalDetail", generations)
-        ET.SubElement(detail, "LeaseStartDate").text = "2027-01-01"
-        ET.SubElement(detail, "LeaseEndDate").text = "2029-12-31"
+        ET.SubElement(detail, "LeaseStartDate").text = lease.lease_start.isoformat()
+        ET.SubElement(detail, "LeaseEndDate").text = lease.lease_end.isoformat()
         actions = ET.SubElement(detail, "Actions")
         if status == "Pending":
             for name in ("Approve", "Reject"):
@@ -159,18 +170,40 @@ def _call(state: SandboxState, method: str, call: ET.Element) -> Response:
             AttachmentName=f"lease-L{lease.record_id}.pdf",
         )
         return _result(method, detail)
-    action = (text_of(call, "Action") or "").casefold()
+    return _take_action(state, call, login, lease, status, method)
+
+
+def _take_action(
+    state: SandboxState, call: ET.Element, login: str, lease: LeaseSeed, status: str, method: str
+) -> Response:
+    sent = text_of(call, "Action")
+    action = (sent or "").casefold()
+    comment = text_of(call, "Comment")
+
+    def record(outcome: str) -> None:
+        state.record_action(
+            "yardi",
+            task=str(lease.record_id),
+            workflow_name=LEASES[lease.slot][1],
+            user=login,
+            action=sent,
+            comment=comment,
+            outcome=outcome,
+        )
+
     if status == "Expired":
+        record("expired")
         return _messages(method, f"Record {lease.record_id} has already expired")
     if status != "Pending":
+        record("already_decided")
         return _messages(method, f"Record {lease.record_id} has already been {status.lower()}")
     if action not in OUTCOMES:
-        return _messages(
-            method, f"Action {text_of(call, 'Action')} is not allowed for record {lease.record_id}"
-        )
+        record("action_not_allowed")
+        return _messages(method, f"Action {sent} is not allowed for record {lease.record_id}")
     state.lease_decisions[lease.record_id] = Decision(
-        outcome=action.capitalize(), comment=text_of(call, "Comment"), actor=login, at=state.clock()
+        outcome=action.capitalize(), comment=comment, actor=login, at=state.clock()
     )
+    record("succeeded")
     result = ET.Element("ApprovalActionResult")
     ET.SubElement(result, "RecordId").text = str(lease.record_id)
     ET.SubElement(result, "Status").text = OUTCOMES[action]

@@ -139,3 +139,20 @@ async def test_a_later_approval_expires_like_a_bpm_task(
     assert caught.value.status == 200  # in <Messages>, as Yardi reports a decided record
     assert "already expired" in caught.value.detail
     assert int(new.record_id) not in sandbox.state.lease_decisions
+
+
+async def test_the_requisition_behind_an_expired_purchasing_task_is_no_longer_pending(
+    oracle: Oracle, sandbox: RunningSandbox, clock: FakeClock
+) -> None:
+    data = sandbox.state.data
+    person = someone_with_a_task_in(data, 2)  # an even generation's new task is Purchasing
+    client = oracle(data.person(person).username)
+    clock.advance(2 * INTERVAL)
+    (new,) = data.tasks_of(person, [2])
+    assert new.is_purchasing
+    assert (await client.get_requisition(new.requisition_id)).status == "PENDING APPROVAL"
+    clock.advance(LIFETIME * INTERVAL)
+    assert (await client.get_task(new.number)).state == "EXPIRED"
+    returned = await client.get_requisition(new.requisition_id)
+    assert returned.status == "RETURNED"
+    assert returned == await client.get_requisition_by_number(returned.number or "")

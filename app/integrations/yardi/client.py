@@ -232,6 +232,7 @@ def _approval(element: Element, cls: type[_A]) -> _A:
         "record_id": record_id,
         "record_code": soap.text_of(element, "RecordCode"),
         "property_code": soap.text_of(element, "PropertyCode"),
+        "property_name": soap.text_of(element, "PropertyName"),
         "unit": soap.text_of(element, "Unit"),
         "tenant": soap.text_of(element, "Tenant"),
         "description": soap.text_of(element, "Description"),

@@ -35,12 +35,15 @@ class LeasingApproval(_Model):
     record_id: str
     record_code: str | None = None
     property_code: str | None = None
+    property_name: str | None = None
     unit: str | None = None
     tenant: str | None = None
+    """The applicant: who the lease is for."""
     description: str | None = None
     requested_by: str | None = None
     requested_on: date | None = None
     amount: Decimal | None = None
+    """The monthly rent."""
     currency: str | None = None
     status: str | None = None
 

@@ -3,7 +3,8 @@
 A person sees the tasks assigned to them (``MY``, ``MY_AND_GROUP``; the sandbox has no groups);
 the integration account, a worklist administrator, sees everyone's with ``ALL`` or ``ADMIN``.
 Acting changes the task's state at once: APPROVE or REJECT completes it (and the requisition
-behind a Purchasing task follows), a second action answers 409. A task that appeared after the
+behind a Purchasing task follows), a second action answers 409. Every action a client sends is
+recorded with its outcome, for ``GET /sandbox/oracle/actions``. A task that appeared after the
 start and was left undecided for ``SANDBOX_TASK_LIFETIME_GENERATIONS`` expires: it leaves the
 ASSIGNED listings, reads as EXPIRED with no actions (``status=EXPIRED`` lists it), and acting on it
 answers 409. The base inbox never expires.
@@ -175,33 +176,74 @@ async def get_task(request: Request) -> Response:
 
 
 async def act_on_task(request: Request) -> Response:
-    """``PUT /bpm/api/4.0/tasks/{number}`` with ``{"action": {"id": ...}, "comment": {...}}``."""
+    """``PUT /bpm/api/4.0/tasks/{number}`` with ``{"action": {"id": ...}, "comment": {...}}``.
+
+    Every authenticated call is recorded, with its outcome (``GET /sandbox/oracle/actions``).
+    """
     identity = authenticate(request)
     state = state_of(request)
     generations = state.generations()
-    task = _find(request, identity, generations)
+    raw = request.path_params["number"]
     try:
         body = json.loads(await request.body())
     except ValueError:
-        raise OracleError(400, "The request body is not valid JSON.") from None
+        body = None
     action = body.get("action") if isinstance(body, dict) else None
     action_id = action.get("id") if isinstance(action, dict) else None
+    comment = body.get("comment") if isinstance(body, dict) else None
+    text = comment.get("commentStr") if isinstance(comment, dict) else None
+    task_id: str | None = None  # known once the task is found
+
+    def refused(status: int, outcome: str, detail: str) -> OracleError:
+        state.record_action(
+            "oracle",
+            task=raw,
+            task_id=task_id,
+            user=identity.username,
+            action=action_id if isinstance(action_id, str) else None,
+            comment=text if isinstance(text, str) else None,
+            outcome=outcome,
+            status=status,
+        )
+        return OracleError(status, detail)
+
+    try:
+        task = _find(request, identity, generations)
+    except OracleError as exc:
+        outcome = "not_found" if exc.status == 404 else "bad_request"
+        raise refused(exc.status, outcome, exc.detail) from None
+    task_id = state.data.task_id(task.number)
+    if body is None:
+        raise refused(400, "bad_request", "The request body is not valid JSON.")
     if not isinstance(action_id, str) or not action_id:
-        raise OracleError(400, "The action is missing. No action will be performed.")
+        raise refused(400, "bad_request", "The action is missing. No action will be performed.")
     current = task_state(state, task, generations)
     if current == COMPLETED:
-        raise OracleError(409, f"Conflict. Task {task.number} has already been completed.")
+        raise refused(
+            409, "already_decided", f"Conflict. Task {task.number} has already been completed."
+        )
     if current == EXPIRED:
-        raise OracleError(409, f"Conflict. Task {task.number} has expired.")
+        raise refused(409, "expired", f"Conflict. Task {task.number} has expired.")
     action_id = action_id.upper()
     if action_id not in DECISIONS:
-        raise OracleError(400, f"The action {action_id} is not valid for task {task.number}.")
-    comment = body.get("comment")
-    text = comment.get("commentStr") if isinstance(comment, dict) else None
+        raise refused(
+            400,
+            "action_not_allowed",
+            f"The action {action_id} is not valid for task {task.number}.",
+        )
     state.task_decisions[task.number] = Decision(
         outcome=action_id,
         comment=text if isinstance(text, str) else None,
         actor=identity.username,
         at=state.clock(),
+    )
+    state.record_action(
+        "oracle",
+        task=raw,
+        task_id=task_id,
+        user=identity.username,
+        action=action_id,
+        comment=text if isinstance(text, str) else None,
+        outcome="succeeded",
     )
     return JSONResponse(task_body(request, task, generations=generations, detail=True))

@@ -25,6 +25,8 @@ from app.sandbox.oracle.common import (
 )
 
 FSCM = "/fscmRestApi/resources/11.13.18.05"
+EXPIRED_STATUS = "RETURNED"
+"""An expired approval hands the requisition back to its preparer: it is no longer pending."""
 
 
 def _requisition(
@@ -33,7 +35,6 @@ def _requisition(
     state = state_of(request)
     data = state.data
     preparer = data.person(task.requester)
-    decision = state.task_decisions.get(task.number)
     href = f"{base_url(request)}{FSCM}/purchaseRequisitions/{task.requisition_id}"
     currency = "EUR" if task.approver % 4 == 3 else "USD"
     item: dict[str, Any] = {
@@ -46,7 +47,7 @@ def _requisition(
         "PreparerEmail": preparer.email,
         "Description": f"Purchase request from {preparer.display_name}",
         "Justification": None,
-        "DocumentStatus": "PENDING APPROVAL" if decision is None else DECISIONS[decision.outcome],
+        "DocumentStatus": _status(request, task),
         "ExternallyManagedFlag": False,
         "CreationDate": task.created.isoformat(),
     }
@@ -77,6 +78,17 @@ def _requisition(
             lines.append(line)
         item["lines"] = child_value(lines, version, f"{href}/child/lines")
     return item
+
+
+def _status(request: Request, task: TaskSeed) -> str:
+    """The requisition follows its approval task: decided, expired, or pending."""
+    state = state_of(request)
+    decision = state.task_decisions.get(task.number)
+    if decision is not None:
+        return DECISIONS[decision.outcome]
+    if state.is_expired(task.generation, state.generations()):
+        return EXPIRED_STATUS
+    return "PENDING APPROVAL"
 
 
 async def purchase_requisitions(request: Request) -> Response:

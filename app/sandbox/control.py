@@ -1,0 +1,161 @@
+"""The sandbox's own endpoints, beside the simulated systems and outside their fault layer.
+
+Like a mail catcher, they show what the sandbox received, and they let a test or a demo act on
+the sandbox as the world outside us would:
+
+- ``GET /oracle/actions``, ``GET /yardi/actions``: the task actions clients sent, newest first
+  (``?task=``, ``?user=``, ``?limit=``), each with its outcome;
+- ``POST /oracle/decisions``, ``POST /yardi/decisions``: approve or reject a pending task at the
+  source without us (someone decided it elsewhere), so the next sync sees it gone;
+- ``GET``, ``POST``, ``DELETE /faults``: the faults forced on the next requests to a system.
+
+Injected faults never reach these paths, and calling them is not traffic of the systems.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from app.sandbox.state import ACTION_SOURCES, SYSTEMS, Fault, SandboxState, TaskNotPending
+
+MAX_LIMIT = 1000
+NOT_PENDING_STATUS = {"not_found": 404, "already_decided": 409, "expired": 409}
+
+
+def _state(request: Request) -> SandboxState:
+    state: SandboxState = request.app.state.sandbox
+    return state
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+async def _body(request: Request) -> dict[str, Any] | None:
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _limit(request: Request) -> int | None:
+    raw = request.query_params.get("limit", "100")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        return None
+    return int(raw)
+
+
+def _actions(source: str) -> Any:
+    async def list_actions(request: Request) -> Response:
+        """The task actions ``source`` received, newest first."""
+        limit = _limit(request)
+        if limit is None:
+            return _error(400, f"limit is an integer from 1 to {MAX_LIMIT}")
+        params = request.query_params
+        found = _state(request).received_actions(
+            source, task=params.get("task"), user=params.get("user")
+        )
+        return JSONResponse({"items": [a.as_json() for a in found[:limit]], "total": len(found)})
+
+    return list_actions
+
+
+async def decide_task(request: Request) -> Response:
+    """``{"task": 100006, "action": "APPROVE"|"REJECT", "actor"?, "comment"?}``."""
+    body = await _body(request)
+    number = body.get("task") if body else None
+    if isinstance(number, str) and number.isdigit():
+        number = int(number)
+    if body is None or not isinstance(number, int) or isinstance(number, bool):
+        return _error(400, "the body is {task: <BPM task number>, action: APPROVE or REJECT}")
+    return _decide(body, lambda action, **kw: _state(request).decide_task(number, action, **kw))
+
+
+async def decide_lease(request: Request) -> Response:
+    """``{"record_id": "5000002", "action": "Approve"|"Reject", "actor"?, "comment"?}``."""
+    body = await _body(request)
+    record = body.get("record_id") if body else None
+    if isinstance(record, str) and record.isdigit():
+        record = int(record)
+    if body is None or not isinstance(record, int) or isinstance(record, bool):
+        return _error(400, "the body is {record_id: <Yardi record id>, action: Approve or Reject}")
+    return _decide(body, lambda action, **kw: _state(request).decide_lease(record, action, **kw))
+
+
+def _decide(body: dict[str, Any], decide: Any) -> Response:
+    action, actor, comment = body.get("action"), body.get("actor", "sandbox"), body.get("comment")
+    if not isinstance(action, str) or not isinstance(actor, str) or not actor:
+        return _error(400, "action and actor are strings")
+    if comment is not None and not isinstance(comment, str):
+        return _error(400, "comment is a string")
+    try:
+        decision = decide(action, actor=actor, comment=comment)
+    except ValueError as exc:
+        return _error(400, str(exc))
+    except TaskNotPending as exc:
+        return _error(NOT_PENDING_STATUS[exc.reason], str(exc), reason=exc.reason)
+    return JSONResponse(
+        {"outcome": decision.outcome, "actor": decision.actor, "comment": decision.comment}
+    )
+
+
+async def faults(request: Request) -> Response:
+    """List (GET), force (POST ``{system, status, retry_after?, times?, delay_seconds?}``) or
+    clear (DELETE, ``?system=`` for one) the faults waiting for the next requests."""
+    state = _state(request)
+    if request.method == "GET":
+        return JSONResponse({s: [asdict(f) for f in state.faults[s]] for s in SYSTEMS})
+    if request.method == "DELETE":
+        system = request.query_params.get("system")
+        if system is not None and system not in SYSTEMS:
+            return _error(400, f"system is one of {', '.join(SYSTEMS)}")
+        for name in [system] if system else SYSTEMS:
+            state.faults[name].clear()
+        return Response(status_code=204)
+    body = await _body(request)
+    fault = _fault(body) if body is not None else None
+    if body is None or fault is None or body.get("system") not in SYSTEMS:
+        return _error(
+            400,
+            "the body is {system: oracle|yardi|fcm, status: 400-599, retry_after?: seconds, "
+            "times?: 1-10000, delay_seconds?: 0-60}",
+        )
+    state.inject(body["system"], fault)
+    return JSONResponse({"system": body["system"], **asdict(fault)}, status_code=201)
+
+
+def _fault(body: dict[str, Any]) -> Fault | None:
+    status, retry_after = body.get("status"), body.get("retry_after")
+    times, delay = body.get("times", 1), body.get("delay_seconds", 0)
+    if not _integer(status, 400, 599) or not _integer(times, 1, 10_000):
+        return None
+    assert isinstance(status, int)
+    if retry_after is not None and not _integer(retry_after, 0, 86_400):
+        return None
+    if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= 60:
+        return None
+    return Fault(status, retry_after=retry_after, times=times, delay_seconds=float(delay))
+
+
+def _integer(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def control_routes() -> list[BaseRoute]:
+    """The sandbox's own routes (list them before the systems' mounts)."""
+    routes: list[BaseRoute] = [
+        Route(f"/{source}/actions", _actions(source), methods=["GET"]) for source in ACTION_SOURCES
+    ]
+    routes += [
+        Route("/oracle/decisions", decide_task, methods=["POST"]),
+        Route("/yardi/decisions", decide_lease, methods=["POST"]),
+        Route("/faults", faults, methods=["GET", "POST", "DELETE"]),
+    ]
+    return routes
