@@ -86,6 +86,8 @@ async def test_relay_deliveries_and_requests_share_one_database_without_locking_
                 )
             )
 
+        # The stand-in replaces the hr module's listener: no HCM to call here.
+        busy_app.state.emitter.remove_all_listeners(UserProfileSyncRequested)
         busy_app.state.emitter.on(UserProfileSyncRequested, hcm)
 
         async def emit_burst(first: int) -> None:
