@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import ClassVar, Literal
-
-from pydantic import Field
+from typing import ClassVar
 
 from app.contracts.common import (
     ApprovalAudited,
@@ -46,20 +44,6 @@ class WorkerProfileSynced(Event):
     first_time: bool = False
     profile: WorkerProfile
     line_managers: tuple[LineManager, ...] = ()
-
-
-class WorkerProfileSyncFailed(Event):
-    """A scheduled or admin profile sync found nothing to sync; it is recorded, not retried.
-
-    ``code`` names why (``worker_not_found``: HCM knows neither the user's person number nor
-    their username). A user's own sync raises instead, and their request answers with it.
-    """
-
-    name: ClassVar[str] = "hr.profile.sync_failed"
-
-    user_id: uuid.UUID
-    code: str = Field(min_length=1, max_length=100)
-    requested_by: Literal["user", "admin", "scheduler"]
 
 
 class HrApprovalAudited(ApprovalAudited):

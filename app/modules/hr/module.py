@@ -1,9 +1,9 @@
 """The hr module: worker profiles from Oracle Fusion HCM and pending HR approvals.
 
-Publishes ``hr.profile.synced`` (the worker HCM reported, for the user module to store) and
-``hr.profile.sync_failed`` (a scheduled or admin sync of a worker HCM does not know).
-Listens to ``user.syncProfile`` (inline: reads the worker from HCM by person number, else by
-username; the user's own request awaits it).
+Publishes ``hr.profile.synced`` (the worker HCM reported, for the user module to store).
+Listens to ``user.syncProfile``: reads the worker from HCM by person number, else by username;
+inline for the user's own request (which awaits it), durable (``hr.profile.sync``, retried) for
+scheduled and admin syncs.
 """
 
 from app.core.modules import ModuleSpec
@@ -13,5 +13,8 @@ from app.modules.hr.router import router
 module = ModuleSpec(
     name="hr",
     router=router,
-    listeners=(listeners.when_profile_sync_requested_read_worker,),
+    listeners=(
+        listeners.when_profile_sync_requested_by_user_read_worker,
+        listeners.when_profile_sync_scheduled_read_worker,
+    ),
 )

@@ -4,9 +4,10 @@ On ``user.syncProfile`` the worker is looked up by person number, else by Oracle
 person number HCM no longer knows falls back to the username too), as the integration account.
 Its names, work email, primary assignment and line managers are published as
 ``hr.profile.synced``; the user module stores them. A worker HCM does not know is
-``worker_not_found``: raised to a user who asked (their request answers 404), recorded as
-``hr.profile.sync_failed`` and not raised for a scheduled or admin sync, so that it is not retried.
-Oracle being down or throttling is raised as the client's typed error in every case.
+``worker_not_found``: a user's own request answers 404; a scheduled or admin sync's delivery
+becomes a dead letter at once (recorded, with its reason, and counted by the run; not retried).
+Oracle being down or throttling is raised as the client's typed error: 503 with Retry-After to
+the user, a retry (after Oracle's ``Retry-After`` when it gave one) for a scheduled sync.
 """
 
 from __future__ import annotations
@@ -15,52 +16,32 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.contracts.hr import (
-    LineManager,
-    WorkerProfile,
-    WorkerProfileSynced,
-    WorkerProfileSyncFailed,
-)
+from app.contracts.hr import LineManager, WorkerProfile, WorkerProfileSynced
 from app.contracts.user import UserProfileSyncRequested
-from app.events import publish
-from app.integrations.errors import NotFoundError
+from app.core.errors import AppError
+from app.events import DoNotRetry, RetryAfter, publish
+from app.integrations.errors import IntegrationError, NotFoundError
 from app.integrations.oracle_fusion import OracleFusionClient, Worker
 from app.integrations.runtime import get_integrations
 from app.modules.hr.errors import WorkerNotFound
 
 logger = logging.getLogger(__name__)
 
+TRANSIENT_KINDS = frozenset({"unavailable", "rate_limited"})
+
 
 async def sync_worker_profile(session: AsyncSession, *, event: UserProfileSyncRequested) -> None:
     """Read the user's worker from HCM and publish ``hr.profile.synced``.
 
     Raises:
-        WorkerNotFound: HCM knows neither the person number nor the username, and the user
-            asked for the sync themselves.
+        WorkerNotFound: HCM knows neither the person number nor the username.
         IntegrationError: Oracle failed (down, throttling, refusing our credentials).
         IntegrationNotConfigured: the organisation has no Oracle Fusion connection.
     """
     oracle = await get_integrations().oracle_fusion(session, organization_id=event.organization_id)
-    try:
-        worker = await read_worker(
-            oracle, person_number=event.person_number, username=event.oracle_username
-        )
-    except WorkerNotFound as exc:
-        if event.requested_by == "user":
-            raise
-        # Nothing a retry could change: record it for the run and the admin, and stop here.
-        logger.warning(
-            "profile sync of user %s (%s): %s", event.user_id, event.requested_by, exc.code
-        )
-        await publish(
-            WorkerProfileSyncFailed(
-                organization_id=event.organization_id,
-                user_id=event.user_id,
-                code=exc.code,
-                requested_by=event.requested_by,
-            )
-        )
-        return
+    worker = await read_worker(
+        oracle, person_number=event.person_number, username=event.oracle_username
+    )
     await publish(
         WorkerProfileSynced(
             organization_id=event.organization_id,
@@ -70,6 +51,30 @@ async def sync_worker_profile(session: AsyncSession, *, event: UserProfileSyncRe
             line_managers=line_managers_of(worker),
         )
     )
+
+
+async def sync_scheduled_profile(session: AsyncSession, *, event: UserProfileSyncRequested) -> None:
+    """Run one user's scheduled or admin sync, telling the relay whether a retry can help.
+
+    Raises:
+        DoNotRetry: the answer is about the user or the organisation's settings (4xx:
+            ``worker_not_found``, ``integration_not_configured``...), not a passing failure.
+        RetryAfter: Oracle is down or throttling and said when to come back.
+        IntegrationError: any other Oracle failure, retried by the listener's policy.
+    """
+    try:
+        await sync_worker_profile(session, event=event)
+    except AppError as exc:
+        if exc.status >= 500:
+            raise
+        logger.warning(
+            "profile sync of user %s (%s): %s", event.user_id, event.requested_by, exc.code
+        )
+        raise DoNotRetry(f"{exc.code}: {exc.detail}") from exc
+    except IntegrationError as exc:
+        if exc.kind in TRANSIENT_KINDS and exc.retry_after is not None:
+            raise RetryAfter(exc.retry_after, f"upstream_{exc.kind}") from exc
+        raise
 
 
 async def read_worker(

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 
-from app.contracts.hr import WorkerProfileSynced, WorkerProfileSyncFailed
+from app.contracts.hr import WorkerProfileSynced
 from app.contracts.user import UserProfileSyncRequested, UserUpdated
 from app.core.db import session_scope
 from app.events import publish
-from app.events.testing import capture_events
-from app.integrations.errors import UnavailableError
+from app.events.outbox.models import OutboxDelivery
+from app.events.testing import capture_events, run_pending
 from app.sandbox import Fault
-from tests.factories import Account, connect_to_sandbox, logged_in_user, problem_code
+from tests.factories import Account, connect_to_sandbox, logged_in_user, problem_code, settle
 from tests.integrations.conftest import RunningSandbox
 
 ME = "/api/v1/users/me"
@@ -121,42 +124,80 @@ async def test_a_worker_hcm_does_not_know_is_a_404_and_changes_nothing(
     assert (me["first_name"], me["profile_synced_at"]) == ("Kept", None)
 
 
+async def _scheduled_sync(
+    user: Account, person_number: str, requested_by: str = "scheduler"
+) -> None:
+    async with session_scope():
+        await publish(
+            UserProfileSyncRequested(
+                organization_id=user.organization_id,
+                user_id=user.user_id,
+                person_number=person_number,
+                requested_by=requested_by,
+            )
+        )
+
+
+async def _deliveries() -> list[OutboxDelivery]:
+    async with session_scope() as session:
+        query = select(OutboxDelivery).where(OutboxDelivery.listener_id == "hr.profile.sync")
+        return list((await session.scalars(query)).all())
+
+
 @pytest.mark.parametrize("requested_by", ["scheduler", "admin"])
-async def test_a_scheduled_sync_of_an_unknown_worker_is_recorded_not_raised(
-    app: FastAPI, client: httpx.AsyncClient, org: uuid.UUID, requested_by: str
+async def test_a_scheduled_sync_runs_durably_in_the_relay(
+    app: FastAPI, client: httpx.AsyncClient, employee: Account, requested_by: str
+) -> None:
+    with capture_events(app.state.emitter) as captured:
+        await _scheduled_sync(employee, "100002", requested_by)
+        assert "hr.profile.synced" not in captured.names()  # not inline: the relay runs it
+        await settle(app)
+    assert captured.one(WorkerProfileSynced).profile.person_number == "100002"
+    assert [d.status for d in await _deliveries()] == ["done"]
+    me = (await client.get(ME, headers=employee.headers)).json()
+    assert [m["display_name"] for m in me["line_managers"]] == ["Alex Admin"]
+
+
+async def test_a_users_own_sync_leaves_nothing_for_the_relay_to_do(
+    app: FastAPI, client: httpx.AsyncClient, employee: Account
+) -> None:
+    with capture_events(app.state.emitter) as captured:
+        assert (await client.put(SYNC, headers=employee.headers)).status_code == 200
+        await settle(app)
+    assert captured.names().count("hr.profile.synced") == 1
+
+
+async def test_a_scheduled_sync_of_an_unknown_worker_is_recorded_not_retried(
+    app: FastAPI, client: httpx.AsyncClient, org: uuid.UUID
 ) -> None:
     user = await logged_in_user(client, org, person_number="999999")
-    request = UserProfileSyncRequested(
-        organization_id=org,
-        user_id=user.user_id,
-        person_number="999999",
-        requested_by=requested_by,
-    )
     with capture_events(app.state.emitter) as captured:
-        async with session_scope():
-            # raise_errors: a durable delivery of this request would fail, and be retried.
-            await publish(request, raise_errors=True)
-    failed = captured.one(WorkerProfileSyncFailed)
-    assert (failed.user_id, failed.code, failed.requested_by) == (
-        user.user_id,
-        "worker_not_found",
-        requested_by,
-    )
+        await _scheduled_sync(user, "999999")
+        await settle(app)
     assert "hr.profile.synced" not in captured.names()
+    (delivery,) = await _deliveries()
+    assert (delivery.status, delivery.attempts) == ("dead", 1)
+    assert "worker_not_found" in (delivery.last_error or "")
 
 
-async def test_a_scheduled_sync_raises_when_oracle_is_down_so_it_is_retried(
-    client: httpx.AsyncClient, org: uuid.UUID, sandbox: RunningSandbox
+async def test_a_scheduled_sync_is_retried_when_oracle_is_down(
+    app: FastAPI, client: httpx.AsyncClient, employee: Account, sandbox: RunningSandbox
 ) -> None:
-    user = await logged_in_user(client, org, person_number="100002")
-    sandbox.state.inject("oracle", Fault(503))
-    request = UserProfileSyncRequested(
-        organization_id=org, user_id=user.user_id, person_number="100002", requested_by="scheduler"
-    )
-    with pytest.raises(ExceptionGroup) as raised:
-        async with session_scope():
-            await publish(request, raise_errors=True)
-    assert [type(e) for e in raised.value.exceptions] == [UnavailableError]
+    sandbox.state.inject("oracle", Fault(503, retry_after=120))
+    await _scheduled_sync(employee, "100002")
+    await run_pending(app.state.emitter)  # or the app's own relay, whichever claims it first
+    deadline = datetime.now(UTC) + timedelta(seconds=10)
+    while (delivery := (await _deliveries())[0]).status != "pending":
+        assert datetime.now(UTC) < deadline, delivery.status
+        await asyncio.sleep(0.02)
+    assert delivery.attempts == 1
+    wait = delivery.available_at.replace(tzinfo=UTC) - datetime.now(UTC)
+    assert timedelta(seconds=100) < wait <= timedelta(seconds=120)  # Oracle's Retry-After
+    later = datetime.now(UTC) + timedelta(seconds=121)
+    await run_pending(app.state.emitter, clock=lambda: later)
+    assert [d.status for d in await _deliveries()] == ["done"]
+    me = (await client.get(ME, headers=employee.headers)).json()
+    assert me["profile_synced_at"] is not None
 
 
 @pytest.mark.parametrize(
