@@ -52,6 +52,29 @@ async def test_the_page_lists_the_pushes_the_fake_fcm_accepted_escaped(
         assert "<html" not in live.text
 
 
+@pytest.mark.usefixtures("mounted")
+async def test_the_page_lists_the_actions_oracle_received_escaped(
+    app: FastAPI, admin: Account
+) -> None:
+    async with browser(app) as client:
+        acted = await client.put(
+            "/sandbox/oracle/bpm/api/4.0/tasks/999999",
+            json={"action": {"id": "APPROVE"}, "comment": {"commentStr": "<b>ok</b>"}},
+            auth=("integration", "sandbox-password"),
+        )
+        assert acted.status_code == 404, acted.text  # no such task: recorded all the same
+        await console_login(client, admin)
+        page = await client.get("/console/sandbox")
+        table = page.text.split('class="list actions-oracle"', 1)[1].split("</table>", 1)[0]
+        assert "<td>999999</td>" in table
+        assert "<td>APPROVE</td>" in table
+        assert "<td>integration</td>" in table
+        assert "&lt;b&gt;ok&lt;/b&gt;" in table
+        assert '<span class="pill failed">not_found</span>' in table
+        yardi = page.text.split('class="list actions-yardi"', 1)[1].split("</table>", 1)[0]
+        assert "No action yet." in yardi
+
+
 async def test_without_the_sandbox_the_page_does_not_exist(app: FastAPI, admin: Account) -> None:
     async with browser(app) as client:
         await console_login(client, admin)
