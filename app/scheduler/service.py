@@ -298,3 +298,22 @@ async def freshness_seconds(
     if oldest is None:
         return None
     return max(0.0, ((now or utcnow()) - oldest).total_seconds())
+
+
+async def freshness_by_organization(
+    *, job_id: str = "task_sweep", now: datetime | None = None
+) -> dict[uuid.UUID, float]:
+    """Return each organisation's freshness for a job (the metrics' gauge reads this).
+
+    Organisations with no finished fan-out yet are left out.
+    """
+    now = now or utcnow()
+    async with session_scope(join=False) as session:
+        found: dict[uuid.UUID, float] = {}
+        for organization_id in await repository.organization_ids(session):
+            seconds = await freshness_seconds(
+                session, job_id=job_id, organization_id=organization_id, now=now
+            )
+            if seconds is not None:
+                found[organization_id] = seconds
+        return found

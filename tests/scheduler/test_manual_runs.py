@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -118,6 +119,15 @@ async def test_failed_users_make_a_partial_run_and_keep_their_freshness(
     run = runs["items"][0]
     assert run["id"] == response.json()["run_id"]
     assert (run["status"], run["users"], run["failures"]) == ("partial", 3, 1)
+
+    # The failing user's last success is never: freshness counts from when they were first seen.
+    async with session_scope() as session:
+        from app.scheduler.models import JobRun
+
+        first = (await session.scalars(select(JobRun))).one()
+    later = first.started_at + timedelta(hours=1)
+    freshness = await service.freshness_by_organization(now=later)
+    assert freshness == {org: 3600.0}
 
     task_syncs.failing = {admin.user_id, failing.user_id, *task_syncs.seen}
     await client.post("/api/v1/admin/jobs/task_sweep/run", headers=admin.headers)
