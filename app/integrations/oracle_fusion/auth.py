@@ -13,6 +13,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Generator
+from functools import lru_cache
 
 import httpx
 import jwt
@@ -23,8 +24,14 @@ RENEW_BEFORE_SECONDS = 30
 MAX_CACHED_TOKENS = 10_000
 
 
+@lru_cache(maxsize=64)
 def load_rsa_private_key(pem: str) -> RSAPrivateKey:
-    """Load a PEM RSA private key; raises ``ValueError`` for anything else."""
+    """Load a PEM RSA private key; raises ``ValueError`` for anything else.
+
+    Loading validates the key's primes, which costs tens of milliseconds of CPU; every Oracle
+    client built for an organisation (one per sync of one user) loads its stored key, so a
+    process loads each key once and keeps it (the signer holds the key object anyway).
+    """
     try:
         key = load_pem_private_key(pem.encode(), password=None)
     except (TypeError, ValueError) as exc:
