@@ -34,7 +34,7 @@ def _run(args: list[str], env: dict[str, str], root: Path) -> subprocess.Complet
         cwd=root,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
         check=False,
     )
 
