@@ -12,7 +12,6 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 
-from app.core.connections.cli import integration_cli
 from app.core.settings import (
     Environment,
     InsecureSettingsError,
@@ -23,6 +22,7 @@ from app.core.settings import (
 )
 from app.events import AppEmitter
 from app.events.outbox.cli import events_cli
+from app.integrations.connections.cli import integration_cli
 
 cli = typer.Typer(
     name="workflow-hub",

@@ -6,14 +6,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from app import contracts
 from app.console import install_console
 from app.core import health
-from app.core.connections.api import router as connections_router
 from app.core.db import close_database, init_database, session_scope
-from app.core.errors import install_error_handlers, problem
+from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import CorrelationIdMiddleware
 from app.core.security import install_session_validator
@@ -25,7 +24,8 @@ from app.events.outbox import install_outbox, start_relay
 from app.events.outbox.api import router as deliveries_router
 from app.events.outbox.runtime import import_listeners
 from app.events.runtime import get_emitter, set_emitter
-from app.integrations.errors import IntegrationError
+from app.integrations.connections.router import router as connections_router
+from app.integrations.problems import install_integration_error_handler
 from app.integrations.runtime import clear_integrations, open_integrations, set_integrations
 from app.registry import MODULES
 from app.sandbox import build_sandbox
@@ -147,47 +147,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sandbox = sandbox.state
         app.mount("/sandbox", sandbox.app)
     return app
-
-
-_UPSTREAM_STATUS = {
-    "not_found": 404,
-    "conflict": 409,
-    "rate_limited": 503,
-    "unavailable": 503,
-}
-
-
-_UPSTREAM_DETAIL = {
-    "not_found": "The external system does not know this resource.",
-    "conflict": "The resource changed at the external system (for example, already decided).",
-    "rate_limited": "The external system is throttling us; retry later.",
-    "unavailable": "The external system is unavailable; retry later.",
-    "auth": "The external system refused our credentials.",
-}
-
-
-async def _integration_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, IntegrationError)
-    status = _UPSTREAM_STATUS.get(exc.kind, 502)
-    headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if exc.retry_after else None
-    # The system's own message stays in the log: it may describe the tenant's internals.
-    logger.warning("unmapped %s error reached the client: %s", exc.integration, exc.detail)
-    return problem(
-        status,
-        f"upstream_{exc.kind}",
-        _UPSTREAM_DETAIL.get(exc.kind, "The external system failed the request."),
-        headers=headers,
-        integration=exc.integration,
-    )
-
-
-def install_integration_error_handler(app: FastAPI) -> None:
-    """Render an integration error that no module mapped as a problem naming the system.
-
-    Our own credentials being refused, or a request the system rejects, is a gateway failure
-    (502), not the caller's; a system that is down or throttling us is 503 with Retry-After.
-    """
-    app.add_exception_handler(IntegrationError, _integration_error)
 
 
 async def _stop_emitter(emitter: AppEmitter, timeout: float) -> None:

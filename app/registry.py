@@ -18,7 +18,7 @@ MODULES: Sequence[ModuleSpec] = (auth, user, notification, procurement, hr, leas
 CORE_MODELS: Sequence[str] = (
     "app.core.tenancy",
     "app.events.outbox.models",
-    "app.core.connections.models",
+    "app.integrations.connections.models",
     "app.scheduler.models",
 )
 """Packages outside the modules that define tables."""

@@ -1,1 +1,1 @@
-"""Shared infrastructure: settings, database, errors, logging, security and HTTP resilience."""
+"""The ground floor: settings, database, errors, logging, security, tenancy and shared schemas."""

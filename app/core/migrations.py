@@ -18,8 +18,3 @@ def alembic_config(database_url: str) -> Config:
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Apply migrations up to ``revision`` (blocking; call outside a running event loop)."""
     command.upgrade(alembic_config(database_url), revision)
-
-
-def downgrade(database_url: str, revision: str) -> None:
-    """Revert migrations down to ``revision``."""
-    command.downgrade(alembic_config(database_url), revision)

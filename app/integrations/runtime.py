@@ -23,13 +23,17 @@ import httpx
 from firebase_admin import credentials as firebase_credentials
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.connections.schemas import OracleFusionConnection, YardiConnection
-from app.core.connections.service import (
+from app.core.settings import Settings
+from app.integrations.connections.schemas import OracleFusionConnection, YardiConnection
+from app.integrations.connections.service import (
     InvalidIntegrationSettings,
     check_allowed_host,
     get_connection,
 )
-from app.core.resilience import (
+from app.integrations.fcm import FirebasePushGateway, LogPushGateway, PushGateway
+from app.integrations.fcm.credentials import StaticTokenCredential
+from app.integrations.oracle_fusion import JwtSigner, OracleFusionClient
+from app.integrations.transport import (
     BreakerRegistry,
     FailureCheck,
     Sleep,
@@ -37,11 +41,7 @@ from app.core.resilience import (
     policy_from_settings,
     server_error,
 )
-from app.core.resilience.breaker import Clock
-from app.core.settings import Settings
-from app.integrations.fcm import FirebasePushGateway, LogPushGateway, PushGateway
-from app.integrations.fcm.credentials import StaticTokenCredential
-from app.integrations.oracle_fusion import JwtSigner, OracleFusionClient
+from app.integrations.transport.breaker import Clock
 from app.integrations.yardi import YardiClient, YardiCredentials
 from app.integrations.yardi.soap import is_server_failure as yardi_server_failure
 

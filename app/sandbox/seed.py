@@ -12,11 +12,11 @@ from __future__ import annotations
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.connections.repository import get
-from app.core.connections.schemas import IntegrationKind, OracleFusionChanges, YardiChanges
-from app.core.connections.service import set_connection
 from app.core.settings import get_settings
 from app.core.tenancy import Organization
+from app.integrations.connections.repository import get
+from app.integrations.connections.schemas import IntegrationKind, OracleFusionChanges, YardiChanges
+from app.integrations.connections.service import set_connection
 from app.sandbox.keys import demo_private_key_pem
 
 SANDBOX_INTEGRATION_USER = "integration"

@@ -17,9 +17,9 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from app.core.resilience import BreakerRegistry, ResiliencePolicy, build_client
 from app.core.settings import SandboxSettings
 from app.integrations.oracle_fusion import JwtSigner, OracleFusionClient
+from app.integrations.transport import BreakerRegistry, ResiliencePolicy, build_client
 from app.integrations.yardi import YardiClient, YardiCredentials
 from app.sandbox import SandboxState, build_sandbox
 from app.sandbox.keys import demo_private_key_pem, public_key_of

@@ -13,15 +13,16 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from app.core.connections.crypto import SecretBox, SecretsUnreadable
-from app.core.connections.schemas import (
+from app.core.db import Database, session_scope
+from app.integrations.connections.crypto import SecretBox, SecretsUnreadable
+from app.integrations.connections.schemas import (
     IntegrationKind,
     OracleFusionChanges,
     OracleFusionConnection,
     YardiChanges,
     YardiConnection,
 )
-from app.core.connections.service import (
+from app.integrations.connections.service import (
     IntegrationDisabled,
     IntegrationNotConfigured,
     InvalidIntegrationSettings,
@@ -29,7 +30,6 @@ from app.core.connections.service import (
     get_connection,
     set_connection,
 )
-from app.core.db import Database, session_scope
 from tests.factories import create_org
 
 ORACLE = IntegrationKind.ORACLE_FUSION

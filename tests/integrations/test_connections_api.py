@@ -7,10 +7,10 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import select
 
-from app.core.connections.models import IntegrationConnection
-from app.core.connections.service import InvalidIntegrationSettings
 from app.core.db import session_scope
 from app.core.settings import reset_settings
+from app.integrations.connections.models import IntegrationConnection
+from app.integrations.connections.service import InvalidIntegrationSettings
 from app.integrations.errors import (
     AlreadyDecidedError,
     AuthError,

@@ -16,24 +16,24 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner
 
-from app.core.connections import repository
-from app.core.connections.crypto import SecretBox, SecretsUnreadable
-from app.core.connections.models import IntegrationConnection
-from app.core.connections.schemas import (
+from app.core.db import Database, session_scope
+from app.core.settings import SecuritySettings, reset_settings
+from app.integrations.connections import repository
+from app.integrations.connections.crypto import SecretBox, SecretsUnreadable
+from app.integrations.connections.models import IntegrationConnection
+from app.integrations.connections.schemas import (
     IntegrationKind,
     OracleFusionChanges,
     OracleFusionConnection,
     YardiChanges,
     YardiConnection,
 )
-from app.core.connections.service import (
+from app.integrations.connections.service import (
     describe_connection,
     get_connection,
     rotate_secrets,
     set_connection,
 )
-from app.core.db import Database, session_scope
-from app.core.settings import SecuritySettings, reset_settings
 from app.integrations.runtime import Integrations
 from tests import factories
 from tests.factories import Account, create_org, problem_code
@@ -299,7 +299,7 @@ async def test_an_unreadable_secret_is_a_clear_problem_everywhere_it_is_read(
     saved = await client.put(yardi, json=YARDI_BODY, headers=admin.headers)
     assert saved.status_code == 200, saved.text
     keys.use(NEW, OLD)
-    caplog.set_level(logging.ERROR, logger="app.core.connections.service")
+    caplog.set_level(logging.ERROR, logger="app.integrations.connections.service")
 
     read = await client.get(yardi, headers=admin.headers)
     assert read.status_code == 500

@@ -20,9 +20,9 @@ from app.integrations.errors import (
     RateLimitedError,
     UnavailableError,
 )
-from app.integrations.http import MAX_RETRY_AFTER_SECONDS
 from app.integrations.oracle_fusion import OracleFusionClient, parsing
 from app.integrations.oracle_fusion.errors import error_detail, error_from_response
+from app.integrations.transport.wire import MAX_RETRY_AFTER_SECONDS
 from tests.integrations.reference_samples import (
     ACTION_LIST,
     ERROR_DETAILS,

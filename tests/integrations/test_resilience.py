@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from app.core.resilience import BreakerRegistry, BreakerState, ResiliencePolicy, build_client
 from app.integrations.errors import NotFoundError, RateLimitedError, UnavailableError
-from app.integrations.http import MAX_RETRY_AFTER_SECONDS, parse_retry_after
 from app.integrations.oracle_fusion import OracleFusionClient
+from app.integrations.transport import BreakerRegistry, BreakerState, ResiliencePolicy, build_client
+from app.integrations.transport.wire import MAX_RETRY_AFTER_SECONDS, parse_retry_after
 from app.sandbox import Fault
 from tests.integrations.conftest import FakeClock, RunningSandbox, SleepRecorder
 
@@ -254,7 +254,7 @@ async def test_the_rate_limit_spaces_calls(oracle: Oracle, make_http: Http) -> N
 
 
 def test_rates_below_one_per_second_are_spaced_not_refused() -> None:
-    from app.core.resilience.transport import _limiter
+    from app.integrations.transport.resilient import _limiter
 
     assert _limiter(0) is None
     slow = _limiter(0.5)

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from pydantic_settings import BaseSettings
 
-from app.core.resilience import policy_from_settings
 from app.core.settings import (
     FcmSettings,
     HttpSettings,
@@ -17,6 +16,7 @@ from app.core.settings import (
     SecuritySettings,
     YardiSettings,
 )
+from app.integrations.transport import policy_from_settings
 
 CLASSES: list[type[BaseSettings]] = [
     HttpSettings,

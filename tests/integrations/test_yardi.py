@@ -10,7 +10,6 @@ from typing import TypedDict
 import httpx
 import pytest
 
-from app.core.resilience import BreakerRegistry, BreakerState, ResiliencePolicy, build_client
 from app.integrations.errors import (
     ActionNotAllowedError,
     AlreadyDecidedError,
@@ -21,6 +20,7 @@ from app.integrations.errors import (
     RateLimitedError,
     UnavailableError,
 )
+from app.integrations.transport import BreakerRegistry, BreakerState, ResiliencePolicy, build_client
 from app.integrations.yardi import SoapFaultError, SoapServerFaultError, YardiClient
 from app.integrations.yardi.client import GET_PENDING, INTERFACE
 from app.integrations.yardi.soap import (

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from app.core.connections.repository import get
-from app.core.connections.schemas import IntegrationKind, OracleFusionChanges
-from app.core.connections.service import set_connection
 from app.core.db import Database, session_scope
 from app.core.settings import reset_settings
 from app.core.tenancy import ensure_organization
+from app.integrations.connections.repository import get
+from app.integrations.connections.schemas import IntegrationKind, OracleFusionChanges
+from app.integrations.connections.service import set_connection
 from app.sandbox.seed import seed_demo_connections
 
 

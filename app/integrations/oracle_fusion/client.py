@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 
-from app.integrations import http as wire
 from app.integrations.errors import (
     ActionNotAllowedError,
     AlreadyDecidedError,
@@ -35,6 +34,7 @@ from app.integrations.oracle_fusion.models import (
     TaskSummary,
     Worker,
 )
+from app.integrations.transport import wire
 
 HCM = "/hcmRestApi/resources/11.13.18.05"
 FSCM = "/fscmRestApi/resources/11.13.18.05"

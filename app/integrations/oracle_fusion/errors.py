@@ -19,7 +19,7 @@ from app.integrations.errors import (
     UnavailableError,
     for_status,
 )
-from app.integrations.http import CircuitOpenError, parse_retry_after
+from app.integrations.transport.wire import CircuitOpenError, parse_retry_after
 
 INTEGRATION = "oracle_fusion"
 MAX_DETAIL = 500

@@ -15,7 +15,6 @@ from xml.etree.ElementTree import Element
 
 import httpx
 
-from app.integrations import http as wire
 from app.integrations.errors import (
     ActionNotAllowedError,
     AlreadyDecidedError,
@@ -24,7 +23,8 @@ from app.integrations.errors import (
     UnavailableError,
     for_status,
 )
-from app.integrations.http import CircuitOpenError, parse_retry_after
+from app.integrations.transport import wire
+from app.integrations.transport.wire import CircuitOpenError, parse_retry_after
 from app.integrations.yardi import soap
 from app.integrations.yardi.errors import INTEGRATION
 from app.integrations.yardi.models import (

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import httpx
 
-from app.core.resilience.breaker import (
+from app.core.settings import HttpSettings
+from app.integrations.transport.breaker import (
     BreakerOpen,
     BreakerRegistry,
     BreakerState,
     CircuitBreaker,
 )
-from app.core.resilience.transport import (
+from app.integrations.transport.resilient import (
     FailureCheck,
     ResiliencePolicy,
     ResilientTransport,
@@ -22,7 +23,6 @@ from app.core.resilience.transport import (
     is_idempotent,
     server_error,
 )
-from app.core.settings import HttpSettings
 
 __all__ = [
     "BreakerOpen",

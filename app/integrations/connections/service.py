@@ -1,7 +1,7 @@
 """Per-organisation integration connections: set (partially), read with secrets, describe.
 
-Secrets are sealed with :class:`~app.core.connections.crypto.SecretBox` before they reach the
-database and only opened for the integration runtime. Nothing here logs a value.
+Secrets are sealed with :class:`~app.integrations.connections.crypto.SecretBox` before they reach
+the database and only opened for the integration runtime. Nothing here logs a value.
 :func:`rotate_secrets` re-seals every organisation's secrets under the current key.
 """
 
@@ -16,10 +16,13 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, SecretStr, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.connections import repository
-from app.core.connections.crypto import SecretBox, SecretsUnreadable, configured_box
-from app.core.connections.models import IntegrationConnection
-from app.core.connections.schemas import (
+from app.core.db import session_scope
+from app.core.errors import AppError, Conflict, NotFound
+from app.core.settings import get_settings
+from app.integrations.connections import repository
+from app.integrations.connections.crypto import SecretBox, SecretsUnreadable, configured_box
+from app.integrations.connections.models import IntegrationConnection
+from app.integrations.connections.schemas import (
     CONNECTION_TYPES,
     Connection,
     ConnectionView,
@@ -28,9 +31,6 @@ from app.core.connections.schemas import (
     YardiConnection,
     view_of,
 )
-from app.core.db import session_scope
-from app.core.errors import AppError, Conflict, NotFound
-from app.core.settings import get_settings
 
 C = TypeVar("C", bound=Connection)
 

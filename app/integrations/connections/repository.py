@@ -8,8 +8,8 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.connections.models import IntegrationConnection
 from app.core.tenancy import Organization
+from app.integrations.connections.models import IntegrationConnection
 
 
 class SealedSecrets(NamedTuple):
@@ -33,18 +33,6 @@ async def get(
         )
     )
     return result.scalar_one_or_none()
-
-
-async def list_for(
-    session: AsyncSession, *, organization_id: uuid.UUID
-) -> list[IntegrationConnection]:
-    """Return every connection of the organisation, by kind."""
-    result = await session.execute(
-        select(IntegrationConnection)
-        .where(IntegrationConnection.organization_id == organization_id)
-        .order_by(IntegrationConnection.kind)
-    )
-    return list(result.scalars())
 
 
 async def sealed_page(

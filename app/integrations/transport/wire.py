@@ -1,9 +1,9 @@
 """What every integration client shares with the resilience layer that wraps its HTTP client.
 
 Clients wrap an injected ``httpx.AsyncClient``. Whatever transport that client carries (in the
-application, :mod:`app.core.resilience`: retries, a breaker per tenant, a concurrency limit) reads
-two request extensions the clients set: which tenant a call belongs to, and whether it is safe to
-send twice. A call that carries an ``Idempotency-Key`` header counts as safe too.
+application, :mod:`app.integrations.transport`: retries, a breaker per tenant, a concurrency
+limit) reads two request extensions the clients set: which tenant a call belongs to, and whether
+it is safe to send twice. A call that carries an ``Idempotency-Key`` header counts as safe too.
 """
 
 from __future__ import annotations

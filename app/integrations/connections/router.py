@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from app.core.connections import service
-from app.core.connections.schemas import (
+from app.core.db import DbSession
+from app.core.security import RequireAdmin
+from app.integrations.connections import service
+from app.integrations.connections.schemas import (
     ConnectionView,
     IntegrationKind,
     OracleFusionChanges,
     YardiChanges,
 )
-from app.core.db import DbSession
-from app.core.security import RequireAdmin
 
 router = APIRouter(prefix="/admin/integrations", tags=["integrations"])
 

@@ -26,8 +26,8 @@ from aiolimiter import AsyncLimiter
 from prometheus_client import Counter
 from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_random_exponential
 
-from app.core.resilience.breaker import BreakerOpen, BreakerRegistry
-from app.integrations.http import (
+from app.integrations.transport.breaker import BreakerOpen, BreakerRegistry
+from app.integrations.transport.wire import (
     IDEMPOTENCY_KEY_HEADER,
     IDEMPOTENT,
     TENANT,

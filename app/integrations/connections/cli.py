@@ -14,15 +14,15 @@ import typer
 from pydantic import BaseModel
 
 from app.core.commands import run_command
-from app.core.connections import service
-from app.core.connections.schemas import (
+from app.core.db import session_scope
+from app.core.errors import AppError
+from app.core.tenancy import get_organization_by_name
+from app.integrations.connections import service
+from app.integrations.connections.schemas import (
     IntegrationKind,
     OracleFusionChanges,
     YardiChanges,
 )
-from app.core.db import session_scope
-from app.core.errors import AppError
-from app.core.tenancy import get_organization_by_name
 
 integration_cli = typer.Typer(
     help="Per-organisation integration connections (Oracle Fusion, Yardi).", no_args_is_help=True
