@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from app.core.schemas import Page, RequestBody
+
 MAX_BIGINT = 2**63 - 1
 """The largest id or offset a database integer holds; the API and the CLI refuse a larger one."""
 
@@ -59,19 +61,12 @@ class DeliveryDetail(DeliverySummary):
     errors: list[ErrorRecord]
 
 
-class DeliveryPage(BaseModel):
-    """One page of deliveries, newest first."""
-
-    items: list[DeliverySummary]
-    total: int
-    limit: int
-    offset: int
+DeliveryPage = Page[DeliverySummary]
+"""One page of deliveries, newest first."""
 
 
-class ReplayRequest(BaseModel):
+class ReplayRequest(RequestBody):
     """Replay stored events to one durable listener (the admin API's body)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     pattern: str = Field(min_length=1, max_length=255, examples=["user.*"])
     """An event name or pattern."""

@@ -5,18 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, EmailStr, Field
 
 from app.contracts.auth import Device, Platform
+from app.core.schemas import RequestBody
 
 
-class Strict(BaseModel):
-    """A request body: unknown fields are refused."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class DeviceIn(Strict):
+class DeviceIn(RequestBody):
     """The push device to bind to this session."""
 
     token: str = Field(min_length=1, max_length=4096)
@@ -27,7 +22,7 @@ class DeviceIn(Strict):
         return Device(token=self.token, platform=self.platform, name=self.name)
 
 
-class LoginRequest(Strict):
+class LoginRequest(RequestBody):
     email: EmailStr = Field(max_length=320)
     password: str = Field(min_length=1, max_length=1024)
     device: DeviceIn | None = None
@@ -37,11 +32,11 @@ class LoginRequest(Strict):
     )
 
 
-class RefreshRequest(Strict):
+class RefreshRequest(RequestBody):
     refresh_token: str = Field(min_length=1, max_length=512)
 
 
-class LogoutMobileRequest(Strict):
+class LogoutMobileRequest(RequestBody):
     device_token: str | None = Field(
         default=None,
         min_length=1,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from app.contracts.user import Role, UserType
 from app.core.db import DbSession
+from app.core.schemas import Page
 from app.core.security import CurrentSettings, CurrentUser, RequireAdmin, RequireEmployeeType
 from app.core.tenancy import get_organization
 from app.modules.user import service, sync
@@ -21,7 +22,6 @@ from app.modules.user.schemas import (
     ResyncAccepted,
     UserCreate,
     UserOut,
-    UserPage,
     UserUpdate,
 )
 
@@ -52,7 +52,7 @@ async def sync_my_profile(
     return await _me(session, user)
 
 
-@router.get("/users", response_model=UserPage)
+@router.get("/users", response_model=Page[UserOut])
 async def list_users(
     admin: RequireAdmin,
     session: DbSession,
@@ -62,7 +62,7 @@ async def list_users(
     user_type: Annotated[UserType | None, Query(alias="type")] = None,
     active: bool | None = None,
     include_deleted: bool = False,
-) -> UserPage:
+) -> Page[UserOut]:
     """List the organisation's users, paged; filter by role, type and active."""
     users, total = await service.list_users(
         session,
@@ -74,7 +74,7 @@ async def list_users(
         offset=offset,
     )
     items = [UserOut.model_validate(user) for user in users]
-    return UserPage(items=items, total=total, limit=limit, offset=offset)
+    return Page[UserOut](items=items, total=total, limit=limit, offset=offset)
 
 
 @router.post("/users", response_model=UserOut, status_code=status.HTTP_201_CREATED)

@@ -9,19 +9,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from app.contracts.user import Role, UserType
+from app.core.schemas import RequestBody
 
 
 def _optional(max_length: int) -> Any:
     return Field(default=None, min_length=1, max_length=max_length)
 
 
-class Strict(BaseModel):
-    """A request body: unknown fields are refused."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class UserCreate(Strict):
+class UserCreate(RequestBody):
     email: EmailStr = Field(max_length=320)
     password: str = Field(min_length=8, max_length=1024)
     role: Role = "employee"
@@ -35,7 +30,7 @@ class UserCreate(Strict):
 NOT_NULL = ("email", "password", "role", "user_type", "is_active")
 
 
-class UserUpdate(Strict):
+class UserUpdate(RequestBody):
     """Only the fields sent change; ``null`` clears an optional field."""
 
     email: EmailStr | None = Field(default=None, max_length=320)
@@ -77,13 +72,6 @@ class UserOut(BaseModel):
     is_deleted: bool
     created_at: datetime
     updated_at: datetime
-
-
-class UserPage(BaseModel):
-    items: list[UserOut]
-    total: int
-    limit: int
-    offset: int
 
 
 class LineManagerOut(BaseModel):
