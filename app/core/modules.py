@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +18,12 @@ if TYPE_CHECKING:
     import typer
 
 SeedHook = Callable[[AsyncSession, Organization], Awaitable[None]]
+
+
+class Publishable(Protocol):
+    """An event class a module publishes: an ``app.events.Event`` subclass (core can't name it)."""
+
+    name: ClassVar[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +102,8 @@ class ModuleSpec:
     Attributes:
         name: the module's name (``auth``, ``user``...).
         router: its REST routes, mounted under ``/api/v1``.
+        publishes: the event classes it publishes: every event of ``app/contracts/<name>.py``
+            and nothing else (checked when the emitter is built, and by ``publish()``).
         listeners: functions decorated with ``@listener``, subscribed by ``create_app()``.
         jobs: scheduled jobs.
         seed_demo: an idempotent hook that adds the module's demo data to the demo organisation.
@@ -107,6 +115,7 @@ class ModuleSpec:
 
     name: str
     router: APIRouter | None = None
+    publishes: Sequence[type[Publishable]] = field(default_factory=tuple)
     listeners: Sequence[Callable[..., Any]] = field(default_factory=tuple)
     jobs: Sequence[JobSpec] = field(default_factory=tuple)
     seed_demo: SeedHook | None = None

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from app.events.app_emitter import AppEmitter
 from app.events.base import Event
 
 _emitter: AppEmitter | None = None
+_publishers: dict[str, frozenset[str]] = {}
+
+
+class UndeclaredPublication(TypeError):
+    """A module publishes an event its ``ModuleSpec.publishes`` does not list."""
 
 
 def set_emitter(emitter: AppEmitter | None) -> None:
@@ -23,6 +30,26 @@ def get_emitter() -> AppEmitter:
     return _emitter
 
 
+def declare_publishers(publishers: Mapping[str, Iterable[str]]) -> None:
+    """Declare which events each package may publish; :func:`publish` holds them to it.
+
+    Args:
+        publishers: event names by package (``{"app.modules.user": {"user.created", ...}}``).
+            Code outside these packages (tests, benchmarks, the core) is not checked.
+    """
+    _publishers.clear()
+    _publishers.update({package: frozenset(names) for package, names in publishers.items()})
+
+
+def _check_publisher(event: Event, caller: str) -> None:
+    # The caller's package is its first three segments (app.modules.<name>): one dict lookup.
+    allowed = _publishers.get(".".join(caller.split(".", 3)[:3]))
+    if allowed is not None and event.name not in allowed:
+        raise UndeclaredPublication(
+            f"{caller} published {event.name!r}, which its module's publishes does not list"
+        )
+
+
 async def publish(event: Event, *, raise_errors: bool = False) -> list[Any]:
     """Emit a typed event on the application emitter and await its inline listeners.
 
@@ -36,5 +63,10 @@ async def publish(event: Event, *, raise_errors: bool = False) -> list[Any]:
 
     Returns:
         The inline listeners' results.
+
+    Raises:
+        UndeclaredPublication: a module published an event its ``publishes`` does not list.
     """
+    if _publishers:
+        _check_publisher(event, sys._getframe(1).f_globals.get("__name__", ""))
     return await get_emitter().emit_async(event, raise_errors=raise_errors)

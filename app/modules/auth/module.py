@@ -7,6 +7,7 @@ model; a deleted or deactivated user's sessions end at once. It provides the ses
 that ``CurrentUser`` runs on every authenticated request.
 """
 
+from app.contracts.auth import UserLoggedIn, UserLoggedOut
 from app.core.modules import ModuleSpec
 from app.modules.auth import listeners, service
 from app.modules.auth.router import router
@@ -14,6 +15,7 @@ from app.modules.auth.router import router
 module = ModuleSpec(
     name="auth",
     router=router,
+    publishes=(UserLoggedIn, UserLoggedOut),
     listeners=(
         listeners.when_user_created_store_account,
         listeners.when_user_updated_sync_account,

@@ -6,6 +6,7 @@ inline for the user's own request (which awaits it), durable (``hr.profile.sync`
 scheduled and admin syncs.
 """
 
+from app.contracts.hr import HrApprovalAudited, HrTaskClosed, HrTaskReceived, WorkerProfileSynced
 from app.core.modules import ModuleSpec
 from app.modules.hr import listeners
 from app.modules.hr.router import router
@@ -17,4 +18,5 @@ module = ModuleSpec(
         listeners.when_profile_sync_requested_by_user_read_worker,
         listeners.when_profile_sync_scheduled_read_worker,
     ),
+    publishes=(WorkerProfileSynced, HrApprovalAudited, HrTaskReceived, HrTaskClosed),
 )

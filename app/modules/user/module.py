@@ -13,6 +13,15 @@ active EMPLOYEE), fanned out by the scheduler.
 Commands: ``python -m app org create``, ``python -m app user create``.
 """
 
+from app.contracts.user import (
+    UserCreated,
+    UserCredentialsChanged,
+    UserDeleted,
+    UserProfileSyncRequested,
+    UserResyncRequested,
+    UserTaskSyncRequested,
+    UserUpdated,
+)
 from app.core.modules import ModuleSpec
 from app.modules.user import jobs, listeners
 from app.modules.user.cli import org_cli, user_cli
@@ -22,6 +31,15 @@ from app.modules.user.router import router
 module = ModuleSpec(
     name="user",
     router=router,
+    publishes=(
+        UserCreated,
+        UserUpdated,
+        UserDeleted,
+        UserCredentialsChanged,
+        UserProfileSyncRequested,
+        UserResyncRequested,
+        UserTaskSyncRequested,
+    ),
     listeners=(
         listeners.when_user_logged_in_record_device_session,
         listeners.when_user_logged_out_end_device_session,
