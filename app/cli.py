@@ -1,9 +1,15 @@
-"""``python -m app``: the operator's command line."""
+"""``python -m app``: the operator's command line.
+
+Every command that needs the database or the emitter runs inside :func:`app.runtime.open_runtime`,
+and every failure is printed the same way, ``error (<code>): <detail>``, with exit code 1
+(:func:`app.core.commands.fail`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
@@ -12,6 +18,10 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 
+from app.core import migrations
+from app.core.commands import fail, install_command_runtime
+from app.core.crontab import InvalidSchedule
+from app.core.logging import configure_logging
 from app.core.settings import (
     Environment,
     InsecureSettingsError,
@@ -20,9 +30,14 @@ from app.core.settings import (
     get_settings,
     reset_settings,
 )
-from app.events import AppEmitter
 from app.events.outbox.cli import events_cli
+from app.events.outbox.runtime import make_relay
 from app.integrations.connections.cli import integration_cli
+from app.registry import MODULES
+from app.runtime import Runtime, open_runtime
+from app.sandbox.server import serve as serve_sandbox
+from app.scheduler.cli import jobs_cli
+from app.scheduler.engine import job_triggers
 
 cli = typer.Typer(
     name="workflow-hub",
@@ -38,23 +53,31 @@ def _settings() -> Settings:
         settings = get_settings()
         ensure_safe(settings)
     except InsecureSettingsError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from None
+        fail("insecure_settings", str(exc))
     except ValidationError as exc:
         # Never echo the input: it may be a secret.
         fields = "; ".join(
             f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors()
         )
-        typer.echo(f"invalid settings ({exc.title}): {fields}", err=True)
-        raise typer.Exit(1) from None
+        fail("invalid_settings", f"invalid settings ({exc.title}): {fields}")
     return settings
+
+
+def _refuse_prod(settings: Settings, detail: str) -> None:
+    if settings.app.env is Environment.PROD:
+        fail("refused_in_prod", detail)
+
+
+@asynccontextmanager
+async def _command_runtime() -> AsyncIterator[Runtime]:
+    """The process runtime of a one-shot command (``org create``, ``events replay``...)."""
+    async with open_runtime(_settings()) as runtime:
+        yield runtime
 
 
 @cli.command()
 def migrate(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
     """Apply database migrations."""
-    from app.core import migrations
-
     settings = _settings()
     migrations.upgrade(settings.database.url, revision)
     typer.echo(f"database at {revision}")
@@ -63,28 +86,14 @@ def migrate(revision: Annotated[str, typer.Argument(help="Target revision.")] = 
 @cli.command("seed-demo")
 def seed_demo() -> None:
     """Create the demo organisation and accounts (idempotent; never with APP_ENV=prod)."""
-    from app.core.db import close_database, init_database
-    from app.events.runtime import set_emitter
-    from app.main import build_emitter, seed_demo_data
-
     settings = _settings()
-    if settings.app.env is Environment.PROD:
-        typer.echo(
-            "demo accounts have a published password: never seeded with APP_ENV=prod", err=True
-        )
-        raise typer.Exit(1)
+    _refuse_prod(
+        settings, "demo accounts have a published password: never seeded with APP_ENV=prod"
+    )
 
     async def run() -> None:
-        init_database(settings.database)
-        emitter = build_emitter(settings)
-        set_emitter(emitter)
-        emitter.mark_ready()
-        try:
-            await seed_demo_data()
-            await emitter.close(settings.events.drain_timeout_seconds)
-        finally:
-            set_emitter(None)
-            await close_database()
+        async with open_runtime(settings, seed_demo=True):
+            pass
 
     asyncio.run(run())
     typer.echo("demo data seeded")
@@ -110,8 +119,6 @@ def serve(
     settings = _settings()
     _check_crons(settings)
     if migrate_first:
-        from app.core import migrations
-
         migrations.upgrade(settings.database.url)
     uvicorn.run(
         "app.main:create_app",
@@ -128,25 +135,10 @@ def serve(
 
 def _check_crons(settings: Settings) -> None:
     """Refuse a job's cron or the time zone that does not parse: one line naming the setting."""
-    from app.core.crontab import InvalidSchedule
-    from app.registry import MODULES
-    from app.scheduler.engine import job_triggers
-
     try:
         job_triggers([job for spec in MODULES for job in spec.jobs], settings.scheduler)
     except InvalidSchedule as exc:
-        typer.echo(f"invalid settings: {exc}", err=True)
-        raise typer.Exit(1) from None
-
-
-def _build_emitter(settings: Settings) -> AppEmitter:
-    from app.main import build_emitter
-
-    return build_emitter(settings)
-
-
-cli.add_typer(events_cli(_settings, _build_emitter), name="events")
-cli.add_typer(integration_cli, name="integration")
+        fail("invalid_settings", str(exc))
 
 
 @cli.command()
@@ -155,12 +147,8 @@ def sandbox(
     port: Annotated[int, typer.Option(help="Port.")] = 8100,
 ) -> None:
     """Serve the Oracle Fusion, Yardi and FCM simulators alone, under /sandbox/* (not in prod)."""
-    from app.sandbox.server import serve as serve_sandbox
-
     settings = _settings()
-    if settings.app.env is Environment.PROD:
-        typer.echo("the sandbox never runs with APP_ENV=prod", err=True)
-        raise typer.Exit(1)
+    _refuse_prod(settings, "the sandbox never runs with APP_ENV=prod")
     serve_sandbox(settings, host=host, port=port)
 
 
@@ -179,40 +167,22 @@ def worker(
 
 
 async def _run_worker(settings: Settings) -> None:
-    import signal
-
-    from app.core.db import close_database, init_database
-    from app.core.logging import configure_logging
-    from app.events.outbox.runtime import make_relay
-    from app.events.runtime import set_emitter
-    from app.integrations.runtime import clear_integrations, open_integrations, set_integrations
-
     configure_logging(settings.app)
-    database = init_database(settings.database)
-    emitter = _build_emitter(settings)
-    set_emitter(emitter)
-    emitter.mark_ready()
-    relay = make_relay(emitter, database, settings.events)
-    signals = 0
+    # Durable listeners call Oracle and Yardi: the runtime opens the integrations too. The relay
+    # runs in the foreground here, so the runtime does not start one of its own.
+    async with open_runtime(settings) as runtime:
+        relay = make_relay(runtime.emitter, runtime.database, settings.events)
+        signals = 0
 
-    def on_signal() -> None:
-        nonlocal signals
-        signals += 1
-        relay.request_stop(force=signals > 1)
+        def on_signal() -> None:
+            nonlocal signals
+            signals += 1
+            relay.request_stop(force=signals > 1)
 
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal)
-    try:
-        # Durable listeners call Oracle and Yardi: the worker opens the integrations too.
-        async with open_integrations(settings) as integrations:
-            set_integrations(integrations)
-            await relay.serve()
-            await emitter.close(settings.events.drain_timeout_seconds)
-            clear_integrations(integrations)
-    finally:
-        set_emitter(None)
-        await close_database()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_signal)
+        await relay.serve()
 
 
 @cli.command()
@@ -228,62 +198,25 @@ def scheduler() -> None:
 
 
 async def _run_scheduler(settings: Settings) -> None:
-    import signal
-
-    from app.core.db import close_database, init_database
-    from app.core.logging import configure_logging
-    from app.events.runtime import set_emitter
-    from app.scheduler.catalog import registered_jobs
-    from app.scheduler.engine import Scheduler
-
     configure_logging(settings.app)
-    emitter = _build_emitter(settings)
-    scheduler = Scheduler(registered_jobs(), settings.scheduler)  # refuses a bad cron first
-    init_database(settings.database)
-    set_emitter(emitter)
-    emitter.mark_ready()
+    # Signals are handled before the crons start: a SIGTERM while starting stops cleanly.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    try:
-        scheduler.start()
+    # The runs fan out in the relays: this process needs no integrations of its own.
+    async with open_runtime(settings, integrations=False, scheduler=True):
         await stop.wait()
-        await scheduler.stop()
-        await emitter.close(settings.events.drain_timeout_seconds)
-    finally:
-        set_emitter(None)
-        await close_database()
 
 
-@asynccontextmanager
-async def _command_runtime() -> AsyncIterator[None]:
-    """The database and the application emitter, for module commands (``org create``...)."""
-    from app.core.db import close_database, init_database
-    from app.events.runtime import set_emitter
-    from app.main import build_emitter
-
-    settings = _settings()
-    init_database(settings.database)
-    emitter = build_emitter(settings)
-    set_emitter(emitter)
-    emitter.mark_ready()
-    try:
-        yield
-        await emitter.close(settings.events.drain_timeout_seconds)
-    finally:
-        set_emitter(None)
-        await close_database()
+cli.add_typer(events_cli(), name="events")
+cli.add_typer(integration_cli, name="integration")
 
 
 def main() -> None:
     """Entry point of ``python -m app`` and the ``workflow-hub`` script."""
-    from app.core.commands import install_command_runtime
-    from app.registry import MODULES
-    from app.scheduler.cli import jobs_cli
-
     install_command_runtime(_command_runtime)
-    cli.add_typer(jobs_cli(_command_runtime), name="jobs")
+    cli.add_typer(jobs_cli(), name="jobs")
     for spec in MODULES:
         if spec.cli is not None:
             cli.add_typer(spec.cli, name=spec.cli_name or spec.name)

@@ -1,19 +1,19 @@
 """``python -m app jobs ...``: list the jobs, run one for an organisation and watch it finish.
 
-``app/cli.py`` mounts :func:`jobs_cli` with the command runtime (the process database and the
-application emitter); ``python -m app scheduler`` lives there too, beside ``worker``.
+``app/cli.py`` mounts :func:`jobs_cli`; its commands run in the installed command runtime (the
+process runtime of ``app/runtime.py``); ``python -m app scheduler`` lives there too, beside
+``worker``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 
+from app.core.commands import fail, run_command
 from app.core.db import session_scope, utcnow
 from app.core.settings import get_settings
 from app.core.tenancy import Organization, get_organization, get_organization_by_name
@@ -23,22 +23,14 @@ from app.scheduler.engine import job_triggers, next_run_at
 from app.scheduler.errors import JobRunning
 from app.scheduler.models import JobRun, RunStatus
 
-T = TypeVar("T")
-
 POLL_SECONDS = 0.5
 HINT_AFTER_SECONDS = 10.0
 
 
-def jobs_cli(runtime: Callable[[], AbstractAsyncContextManager[None]]) -> typer.Typer:
-    """Return the ``jobs`` command group; ``runtime`` opens the database and the emitter."""
+def jobs_cli() -> typer.Typer:
+    """Return the ``jobs`` command group (its commands run with :func:`run_command`)."""
     group = typer.Typer(help="Scheduled jobs: list them, run one by hand.", no_args_is_help=True)
-
-    def run(work: Callable[[], Awaitable[T]]) -> T:
-        async def main() -> T:
-            async with runtime():
-                return await work()
-
-        return asyncio.run(main())
+    run = run_command
 
     @group.command("list")
     def list_jobs() -> None:
@@ -86,11 +78,8 @@ def jobs_cli(runtime: Callable[[], AbstractAsyncContextManager[None]]) -> typer.
                     return await service.run_now(
                         session, job=job, organization_id=found.id, requested_by_user_id=None
                     )
-                except JobRunning:
-                    typer.echo(
-                        f"a run of {job_id} is already in progress for {found.name}", err=True
-                    )
-                    raise typer.Exit(1) from None
+                except JobRunning as exc:
+                    fail(exc.code, f"a run of {job_id} is already in progress for {found.name}")
 
         async def work() -> JobRun:
             run_id = await start()

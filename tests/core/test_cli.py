@@ -52,7 +52,8 @@ def test_migrate_then_seed_demo_is_idempotent(tmp_path: Path, project_root: Path
 
 def test_prod_with_defaults_refuses_to_start(tmp_path: Path, project_root: Path) -> None:
     result = _run(["migrate"], _env(tmp_path, APP_ENV="prod"), project_root)
-    assert result.returncode != 0
+    assert result.returncode == 1
+    assert result.stderr.startswith("error (insecure_settings): ")
     assert "AUTH_JWT_SECRET" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -60,7 +61,8 @@ def test_prod_with_defaults_refuses_to_start(tmp_path: Path, project_root: Path)
 def test_an_invalid_setting_is_named_without_its_value(tmp_path: Path, project_root: Path) -> None:
     result = _run(["migrate"], _env(tmp_path, DATABASE_POOL_SIZE="lots-of-secret"), project_root)
     assert result.returncode == 1
-    assert "invalid settings (DatabaseSettings): pool_size:" in result.stderr
+    assert result.stderr.startswith("error (invalid_settings): invalid settings (DatabaseSettings)")
+    assert "pool_size:" in result.stderr
     assert "lots-of-secret" not in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -75,6 +77,7 @@ def test_seed_demo_refuses_prod(tmp_path: Path, project_root: Path) -> None:
     assert _run(["migrate"], env, project_root).returncode == 0
     refused = _run(["seed-demo"], env, project_root)
     assert refused.returncode == 1
+    assert refused.stderr.startswith("error (refused_in_prod): ")
     assert "never seeded with APP_ENV=prod" in refused.stderr
     import sqlite3
 

@@ -384,12 +384,13 @@ async def test_create_app_subscribes_module_listeners_and_drains_on_shutdown(
     settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import app.main as main
+    import app.runtime as runtime
     from app import registry
 
     probe = ModuleSpec(
         name="probe", listeners=(when_user_logged_out_record, when_user_logged_out_slowly)
     )
-    monkeypatch.setattr(main, "MODULES", (*registry.MODULES, probe))
+    monkeypatch.setattr(runtime, "MODULES", (*registry.MODULES, probe))
     received.clear()
     release_background.clear()
     application = main.create_app(settings)

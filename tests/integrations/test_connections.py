@@ -250,7 +250,7 @@ async def test_the_cli_sets_and_shows_without_printing_secrets(
         run, "integration", "set", "yardi", "--org", "Nobody", "--base-url", "https://y.example"
     )
     assert code == 1
-    assert "No organisation" in out
+    assert "error (not_found): No organisation" in out
     code, out = await asyncio.to_thread(
         run, "integration", "set", "oracle_fusion", "--org", "Acme CLI", "--auth-mode", "magic"
     )

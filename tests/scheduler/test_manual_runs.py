@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from app.contracts.user import UserTaskSyncRequested
 from app.core.db import session_scope
 from app.events.outbox.models import OutboxDelivery
-from app.main import seed_demo_data
 from app.modules.user.provisioning import DEMO_PASSWORD, DEMO_USERS
+from app.runtime import seed_demo_data
 from app.scheduler import service
 from tests.factories import Account, create_user, log_in, logged_in_user, problem_code, settle
 from tests.scheduler.conftest import TASK_SYNC_LISTENER, TaskSyncs

@@ -1,12 +1,11 @@
 """``python -m app events ...``: list, inspect, retry, discard and replay durable deliveries.
 
-``app/cli.py`` mounts :func:`events_cli` with a runtime that opens the process database and
-builds the application emitter (whose durable listeners replay and ``max_attempts`` need).
+``app/cli.py`` mounts :func:`events_cli`; its commands run in the process runtime, whose
+application emitter knows the durable listeners that replay and ``max_attempts`` need.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -16,13 +15,14 @@ from typing import Annotated, TypeVar
 import typer
 from pydantic import BaseModel
 
-from app.core.db import close_database, get_database, init_database, session_scope, utcnow
-from app.core.errors import AppError
-from app.core.settings import Settings
+from app.core.commands import run_command
+from app.core.db import get_database, session_scope, utcnow
+from app.core.settings import get_settings
 from app.events.app_emitter import AppEmitter
 from app.events.outbox import service
 from app.events.outbox.models import DeliveryStatus
 from app.events.outbox.schemas import MAX_BIGINT, DeliveryDetail, DeliveryPage, ReplayResult
+from app.events.runtime import get_emitter
 
 T = TypeVar("T")
 
@@ -63,35 +63,19 @@ def parse_time(value: str, *, now: datetime) -> datetime:
         raise ValueError(f"{value!r} has no UTC equivalent within the years 1 to 9999") from None
 
 
-def events_cli(
-    settings: Callable[[], Settings], build_emitter: Callable[[Settings], AppEmitter]
-) -> typer.Typer:
-    """Return the ``events`` command group.
-
-    Args:
-        settings: returns the process settings (checked for production safety).
-        build_emitter: builds the application emitter, whose durable listeners the commands
-            name (the composition root's ``build_emitter``).
-    """
+def events_cli() -> typer.Typer:
+    """Return the ``events`` command group; its commands run inside the installed command
+    runtime (``app/cli.py`` installs it), whose emitter names the durable listeners."""
     group = typer.Typer(help="Durable deliveries: list, inspect, retry, discard, replay, prune.")
 
     def run(work: Callable[[AppEmitter], Awaitable[T]]) -> T:
         async def main() -> T:
-            current = settings()
-            emitter = build_emitter(current)
-            init_database(current.database)
             try:
-                return await work(emitter)
-            finally:
-                await close_database()
+                return await work(get_emitter())
+            except (service.UnknownListener, service.InvalidPattern) as exc:
+                raise typer.BadParameter(exc.detail) from None
 
-        try:
-            return asyncio.run(main())
-        except (service.UnknownListener, service.InvalidPattern) as exc:
-            raise typer.BadParameter(exc.detail) from None
-        except AppError as exc:
-            typer.echo(f"error: {exc.detail}", err=True)
-            raise typer.Exit(1) from None
+        return run_command(main)
 
     @group.command("deliveries")
     def deliveries(
@@ -219,9 +203,11 @@ def events_cli(
         ] = None,
     ) -> None:
         """Delete finished history older than the retention now."""
-        days = settings().events.retention_days if retention_days is None else retention_days
 
         async def work(emitter: AppEmitter) -> int:
+            days = retention_days
+            if days is None:
+                days = get_settings().events.retention_days
             return await service.prune_history(
                 get_database(), retention=timedelta(days=days), now=utcnow()
             )

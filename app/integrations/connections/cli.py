@@ -135,7 +135,7 @@ def show(
             )
             return view.model_dump_json(indent=2)
 
-    typer.echo(_run(work))
+    typer.echo(run_command(work))
 
 
 @integration_cli.command("remove")
@@ -150,7 +150,7 @@ def remove(
             organization_id = await _organization_id(org)
             await service.remove_connection(session, organization_id=organization_id, kind=kind)
 
-    _run(work)
+    run_command(work)
     typer.echo(f"{kind.value} connection of {org} removed")
 
 
@@ -179,7 +179,8 @@ def rotate_key(
     )
     if report.unreadable:
         typer.echo(
-            f"error: {len(report.unreadable)} connection(s) cannot be decrypted with "
+            f"error (secrets_unreadable): {len(report.unreadable)} connection(s) cannot be "
+            "decrypted with "
             "AUTH_ENCRYPTION_KEY or any key of AUTH_ENCRYPTION_KEYS_PREVIOUS, and were left as "
             "they were:",
             err=True,
@@ -213,7 +214,7 @@ def _apply(org: str, kind: IntegrationKind, changes: BaseModel) -> None:
             )
             return json.dumps(view.model_dump(mode="json")["settings"], indent=2)
 
-    typer.echo(f"{kind.value} connection of {org} saved:\n{_run(work)}")
+    typer.echo(f"{kind.value} connection of {org} saved:\n{run_command(work)}")
 
 
 async def _organization_id(name: str) -> Any:
@@ -222,12 +223,3 @@ async def _organization_id(name: str) -> Any:
     if organization is None:
         raise AppError(f"No organisation is named {name!r}.", status=404, code="not_found")
     return organization.id
-
-
-def _run(work: Any) -> str:
-    try:
-        result: str = run_command(work)
-    except AppError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(1) from None
-    return result

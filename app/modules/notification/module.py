@@ -13,6 +13,7 @@ Listens to ``auth.login`` (registers the device sent with it), ``auth.logout`` a
 Jobs: ``notification.prune`` deletes notifications past the retention.
 """
 
+from app.contracts.notification import DeviceDeactivated, DeviceRegistered, PushScheduled
 from app.core.modules import ModuleSpec
 from app.modules.notification import jobs, listeners
 from app.modules.notification.router import router
@@ -20,6 +21,7 @@ from app.modules.notification.router import router
 module = ModuleSpec(
     name="notification",
     router=router,
+    publishes=(DeviceRegistered, DeviceDeactivated, PushScheduled),
     listeners=(
         listeners.when_user_logged_in_register_device,
         listeners.when_user_logged_out_deactivate_device,

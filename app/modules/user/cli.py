@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import typer
@@ -52,7 +51,7 @@ def create_organization(
             )
             return f"organisation {organization.name} ({organization.id}), admin {admin.email}"
 
-    typer.echo(f"created {_run(work)}")
+    typer.echo(f"created {run_command(work)}")
 
 
 @user_cli.command("create")
@@ -99,7 +98,7 @@ def create_user(
             )
             return f"user {user.email} ({user.id}) in {organization.name}"
 
-    typer.echo(f"created {_run(work)}")
+    typer.echo(f"created {run_command(work)}")
 
 
 def _check_password(password: str) -> None:
@@ -112,11 +111,3 @@ def _check_email(email: str) -> None:
         _EMAIL.validate_python(email)
     except ValidationError as exc:
         raise typer.BadParameter(f"{email!r} is not a valid email address") from exc
-
-
-def _run(work: Callable[[], Awaitable[str]]) -> str:
-    try:
-        return run_command(work)
-    except AppError as error:
-        typer.echo(f"error ({error.code}): {error.detail}", err=True)
-        raise typer.Exit(1) from error

@@ -14,9 +14,9 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from app.core.db import session_scope
-from app.main import seed_demo_data
 from app.modules.user.models import User
 from app.modules.user.provisioning import DEMO_PASSWORD, DEMO_USERS
+from app.runtime import seed_demo_data
 from tests.factories import login
 
 
@@ -89,7 +89,7 @@ def test_org_and_user_create_commands(tmp_path: Path, project_root: Path) -> Non
         project_root,
     )
     assert again.returncode == 1
-    assert "organization_exists" in again.stderr
+    assert again.stderr.startswith("error (organization_exists): "), again.stderr
     user = _run(
         [
             "user", "create", "--org", "Acme", "--email", "worker@acme.com",
