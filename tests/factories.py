@@ -142,8 +142,12 @@ async def connect_to_sandbox(
     """
     from pydantic import SecretStr
 
-    from app.core.connections.schemas import IntegrationKind, OracleFusionChanges, YardiChanges
-    from app.core.connections.service import set_connection
+    from app.integrations.connections.schemas import (
+        IntegrationKind,
+        OracleFusionChanges,
+        YardiChanges,
+    )
+    from app.integrations.connections.service import set_connection
 
     secret = SecretStr(password)
     async with session_scope() as session:
