@@ -365,3 +365,37 @@ async def test_a_notification_joining_a_push_while_it_is_sent_gets_a_push_of_its
         )
     await deliver(app, now)
     assert [p["title"] for p in await pushes(fcm, token)] == ["Late task", "Procurement task 1"]
+
+
+async def test_two_tasks_stored_at_the_same_moment_share_one_push(
+    app: FastAPI, client: httpx.AsyncClient, org: uuid.UUID, fcm: RunningSandbox, now: Time
+) -> None:
+    import asyncio
+
+    from app.contracts.procurement import ProcurementTaskReceived
+    from app.core.settings import get_settings
+    from app.modules.notification import service
+
+    token = device_token(1)
+    user = await _with_device(client, org, token)
+
+    async def store(task_id: str) -> None:
+        event = ProcurementTaskReceived(
+            organization_id=org,
+            user_id=user.user_id,
+            task_id=task_id,
+            source="oracle_fusion",
+            title=f"Task {task_id}",
+        )
+        async with session_scope(join=False) as session:
+            await service.store_task_notification(
+                session, event=event, module="procurement", settings=get_settings().notifications
+            )
+
+    await asyncio.gather(store("A"), store("B"))
+    async with session_scope() as session:
+        (push,) = (await session.scalars(select(Push))).all()
+        attached = await session.scalars(select(Notification.push_id))
+        assert set(attached) == {push.id}
+    await push_window(app, now)
+    assert [p["title"] for p in await pushes(fcm, token)] == ["2 new approvals"]
