@@ -8,14 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from app.core.db import DbSession
+from app.core.schemas import Page
 from app.core.security import CurrentUser
 from app.modules.notification import devices, preferences, service
 from app.modules.notification.schemas import (
     DeviceIn,
     DeviceOut,
-    DevicePage,
     NotificationOut,
-    NotificationPage,
     Preferences,
     ReadAll,
     UnreadCount,
@@ -43,16 +42,16 @@ async def register_device(body: DeviceIn, principal: CurrentUser, session: DbSes
     return DeviceOut.model_validate(device)
 
 
-@router.get("/devices", response_model=DevicePage)
+@router.get("/devices", response_model=Page[DeviceOut])
 async def list_devices(
     principal: CurrentUser, session: DbSession, limit: Limit = 50, offset: Offset = 0
-) -> DevicePage:
+) -> Page[DeviceOut]:
     """List the caller's active push devices, newest first."""
     rows, total = await devices.list_devices(
         session, user_id=principal.user_id, limit=limit, offset=offset
     )
     items = [DeviceOut.model_validate(row) for row in rows]
-    return DevicePage(items=items, total=total, limit=limit, offset=offset)
+    return Page[DeviceOut](items=items, total=total, limit=limit, offset=offset)
 
 
 @router.delete("/devices/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -64,20 +63,20 @@ async def remove_device(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/notifications", response_model=NotificationPage)
+@router.get("/notifications", response_model=Page[NotificationOut])
 async def list_notifications(
     principal: CurrentUser,
     session: DbSession,
     unread: bool = False,
     limit: Limit = 50,
     offset: Offset = 0,
-) -> NotificationPage:
+) -> Page[NotificationOut]:
     """List the caller's notifications, newest first; ``unread=true`` keeps the unread ones."""
     rows, total = await service.list_notifications(
         session, user_id=principal.user_id, unread=unread, limit=limit, offset=offset
     )
     items = [NotificationOut.model_validate(row) for row in rows]
-    return NotificationPage(items=items, total=total, limit=limit, offset=offset)
+    return Page[NotificationOut](items=items, total=total, limit=limit, offset=offset)
 
 
 @router.get("/notifications/unread-count", response_model=UnreadCount)

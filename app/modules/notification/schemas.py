@@ -11,6 +11,7 @@ from zoneinfo import available_timezones
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.contracts.auth import Platform
+from app.core.schemas import RequestBody
 
 HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 MODULES = ("procurement", "hr", "leasing")
@@ -22,13 +23,7 @@ def _zones() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
-class Strict(BaseModel):
-    """A request body: unknown fields are refused."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class DeviceIn(Strict):
+class DeviceIn(RequestBody):
     token: str = Field(min_length=1, max_length=4096)
     platform: Platform
     name: str | None = Field(default=None, min_length=1, max_length=200)
@@ -53,13 +48,6 @@ class DeviceOut(BaseModel):
     last_seen_at: datetime
 
 
-class DevicePage(BaseModel):
-    items: list[DeviceOut]
-    total: int
-    limit: int
-    offset: int
-
-
 class NotificationOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -72,13 +60,6 @@ class NotificationOut(BaseModel):
     created_at: datetime
     read_at: datetime | None
     resolved_at: datetime | None
-
-
-class NotificationPage(BaseModel):
-    items: list[NotificationOut]
-    total: int
-    limit: int
-    offset: int
 
 
 class UnreadCount(BaseModel):
@@ -102,13 +83,13 @@ class PushTotals(BaseModel):
     """Devices that accepted one (FCM answered with a message id)."""
 
 
-class PushPreferences(Strict):
+class PushPreferences(RequestBody):
     procurement: bool = True
     hr: bool = True
     leasing: bool = True
 
 
-class QuietHoursIn(Strict):
+class QuietHoursIn(RequestBody):
     start: str = Field(pattern=HHMM, description="HH:MM, local time")
     end: str = Field(pattern=HHMM, description="HH:MM, local time")
     time_zone: str = Field(min_length=1, max_length=64, description="An IANA time zone")
@@ -127,6 +108,6 @@ class QuietHoursIn(Strict):
         return self
 
 
-class Preferences(Strict):
+class Preferences(RequestBody):
     push: PushPreferences = Field(default_factory=PushPreferences)
     quiet_hours: QuietHoursIn | None = None
