@@ -7,6 +7,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from app.core.schemas import Page
+
 
 class RunOut(BaseModel):
     """One run of a job for the organisation."""
@@ -52,13 +54,8 @@ class JobList(BaseModel):
     items: list[JobOut]
 
 
-class RunPage(BaseModel):
-    """One page of a job's runs, newest first."""
-
-    items: list[RunOut]
-    total: int
-    limit: int
-    offset: int
+RunPage = Page[RunOut]
+"""One page of a job's runs, newest first."""
 
 
 class RunStarted(BaseModel):
