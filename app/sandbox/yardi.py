@@ -125,6 +125,16 @@ def _call(state: SandboxState, method: str, call: ET.Element) -> Response:
     login = text_of(call, "ApproverUserName") or ""
     approver = state.data.index_of_login(login)
     if approver is None:
+        if method == TAKE_ACTION:
+            state.record_action(
+                "yardi",
+                task=text_of(call, "RecordId") or "",
+                workflow_name=text_of(call, "WorkflowName"),
+                user=login,
+                action=text_of(call, "Action"),
+                comment=text_of(call, "Comment"),
+                outcome="not_found",
+            )
         return _messages(method, f"Approver {login} was not found")
     generations = state.generations()
     if method == GET_PENDING:

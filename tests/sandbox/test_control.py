@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.integrations.errors import AlreadyDecidedError
+from app.integrations.errors import AlreadyDecidedError, IntegrationError
 from app.integrations.oracle_fusion import OracleFusionClient
 from app.integrations.yardi import YardiClient
 from app.sandbox.state import TaskNotPending
@@ -135,6 +135,10 @@ async def test_yardi_actions_show_every_call_with_its_outcome(
     }
     assert (await _get(sandbox, "/oracle/actions"))["total"] == 0
     assert (await _get(sandbox, "/yardi/actions", task=first.record_id))["total"] == 2
+    with pytest.raises(IntegrationError):  # an approver Yardi does not know
+        await client.take_action(**{**ids, "approver": "NOBODY"}, action="Approve", detail=stale)
+    unknown = (await _get(sandbox, "/yardi/actions", user="nobody"))["items"]
+    assert [(a["task"], a["outcome"]) for a in unknown] == [(first.record_id, "not_found")]
 
 
 async def test_a_task_decided_elsewhere_leaves_the_listing_and_is_not_a_received_action(
