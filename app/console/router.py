@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.console import deliveries, events, jobs, login, overview, sandbox
+from app.console import deliveries, events, integrations, jobs, login, overview, sandbox
 
 router = APIRouter(include_in_schema=False)
 for pages in (
@@ -13,6 +13,7 @@ for pages in (
     jobs.router,
     deliveries.router,
     events.router,
+    integrations.router,
     sandbox.router,
 ):
     router.include_router(pages, prefix="/console")

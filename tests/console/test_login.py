@@ -15,6 +15,7 @@ PAGES = (
     "/console/overview/live",
     "/console/deliveries",
     "/console/events",
+    "/console/integrations",
     "/console/sandbox",
     "/console/jobs",
     "/console/jobs/task_sweep",
@@ -85,6 +86,7 @@ async def test_an_employee_cannot_log_in_and_sees_nothing_with_a_session(
             assert "Dead letters" not in response.text
         for action in (
             "/console/deliveries/1/retry",
+            "/console/integrations/yardi/test",
             "/console/jobs/task_sweep/run",
         ):
             posted = await client.post(action, data={"csrf_token": "x"})
