@@ -148,6 +148,10 @@ def test_an_admin_logs_in_retries_a_dead_letter_and_runs_the_task_sweep(
     _wait(browser, lambda b: _text(b, "table.runs tbody tr .pill") == "succeeded", timeout=60)
     assert "admin" in _text(browser, "table.runs tbody tr")
     browser.save_screenshot(str(screenshots / "job-run.png"))
+    _click(browser, "nav a[href='/console']")
+    _wait(browser, lambda b: "task_sweep" in _text(b, "#overview"))
+    assert "succeeded" in _text(browser, "#overview")
+    browser.save_screenshot(str(screenshots / "overview-after-sweep.png"))
 
     _click(browser, "nav a[href='/console/events']")
     _wait(browser, lambda b: _text(b, "h1") == "Events")
