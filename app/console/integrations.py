@@ -2,8 +2,8 @@
 
 The settings come from the connections service the admin API uses; "test connection" makes one
 cheap read through the same client the pipelines use (so it goes through the breaker and the
-limits, and a failure counts like any other); the breaker and its recent failures are this
-process's.
+limits, and a failure counts like any other); the breaker and its recent failures (what the
+resilient transport recorded) are this process's.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from app.integrations.connections.schemas import ConnectionView, IntegrationKind
 from app.integrations.connections.service import IntegrationNotConfigured, describe_connection
 from app.integrations.errors import IntegrationError, NotFoundError
 from app.integrations.runtime import Integrations
+from app.integrations.transport.breaker import Failure
 
 router = APIRouter()
 
@@ -48,6 +49,8 @@ class IntegrationPanel:
     view: ConnectionView | None
     problem: str | None
     breaker: Breaker | None
+    failures: list[Failure]
+    """This process's latest failed calls for the organisation, newest first."""
 
 
 def _integrations(request: Request) -> Integrations | None:
@@ -65,7 +68,13 @@ async def _panel(
     except (IntegrationNotConfigured, SecretsUnreadable) as exc:
         problem = exc.detail
     breaker = next((b for b in breakers(request, organization_id) if b.integration == kind), None)
-    return IntegrationPanel(kind.value, view, problem, breaker)
+    integrations = _integrations(request)
+    failures = (
+        integrations.breakers.recent_failures(kind.value, str(organization_id))
+        if integrations is not None
+        else []
+    )
+    return IntegrationPanel(kind.value, view, problem, breaker, failures)
 
 
 async def _page(

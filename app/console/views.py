@@ -84,6 +84,11 @@ def _duration(run: Any) -> str:
     return _seconds((run.finished_at - run.started_at).total_seconds())
 
 
+def _epoch(value: float) -> datetime:
+    """Epoch seconds as an aware UTC time."""
+    return datetime.fromtimestamp(value, UTC)
+
+
 def _pretty(value: Any) -> str:
     """A payload as indented JSON (a string that is not JSON stays as it is)."""
     if isinstance(value, str):
@@ -95,6 +100,7 @@ templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["when"] = _when
 templates.env.filters["ago"] = _ago
 templates.env.filters["pretty"] = _pretty
+templates.env.filters["epoch"] = _epoch
 templates.env.filters["seconds"] = _seconds
 templates.env.filters["duration"] = _duration
 templates.env.globals["refresh_seconds"] = REFRESH_SECONDS

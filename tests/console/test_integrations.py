@@ -58,6 +58,17 @@ async def test_settings_show_secrets_only_as_set_and_a_test_call_answers(
             assert "Test connection: It answered" in answered.text
             assert sandbox.state.traffic[system].requests == before + 1  # one cheap call
 
+        assert "None in this process." in answered.text  # no recent error yet
+        sandbox.state.inject("yardi", Fault(503, times=10))
+        down = await console.post("/console/integrations/yardi/test", data={"csrf_token": token})
+        # Yardi answers a server fault as a SOAP fault with HTTP 500.
+        assert "Test connection: unavailable (HTTP 500)" in down.text
+        yardi = down.text.split('id="yardi"', 1)[1]
+        assert "Recent errors (1)" in yardi
+        assert "HTTP 500 on POST /sandbox/yardi/webservices/" in yardi
+        oracle = down.text.split('id="oracle_fusion"', 1)[1].split('id="yardi"', 1)[0]
+        assert "Recent errors (0)" in oracle
+
         sandbox.state.inject("oracle", Fault(401, times=1))
         refused = await console.post(
             "/console/integrations/oracle_fusion/test", data={"csrf_token": token}

@@ -207,6 +207,42 @@ async def test_the_breaker_opens_per_organisation_and_closes_after_a_probe(
     assert breakers.get("oracle_fusion", "acme").state is BreakerState.CLOSED
 
 
+async def test_the_breaker_keeps_its_latest_failures_without_query_strings(
+    oracle: Oracle, sandbox: RunningSandbox, make_http: Http, breakers: BreakerRegistry
+) -> None:
+    http = make_http(attempts=1)
+    client = oracle(EMMA, http=http, tenant="acme")
+    assert breakers.recent_failures("oracle_fusion", "acme") == []
+    sandbox.state.inject("oracle", Fault(503, times=12))
+    for _ in range(2):
+        with pytest.raises(UnavailableError):
+            await client.list_tasks()
+    before = time.time()
+    with pytest.raises(UnavailableError):
+        await client.get_worker(person_number="100003")
+    newest, *older = breakers.recent_failures("oracle_fusion", "acme")
+    assert (
+        newest.reason == "HTTP 503 on GET /sandbox/oracle/hcmRestApi/resources/11.13.18.05/workers"
+    )
+    assert newest.at >= before
+    assert [f.reason for f in older] == ["HTTP 503 on GET /sandbox/oracle/bpm/api/4.0/tasks"] * 2
+    assert breakers.recent_failures("oracle_fusion", "globex") == []
+    for _ in range(9):  # the breaker is open now: rejected calls are not failures of the system
+        with pytest.raises(UnavailableError):
+            await client.list_tasks()
+    assert len(breakers.recent_failures("oracle_fusion", "acme")) == 3
+
+
+def test_a_breaker_keeps_only_its_ten_latest_failures(clock: FakeClock) -> None:
+    registry = BreakerRegistry(failure_threshold=100, reset_seconds=10, clock=clock)
+    breaker = registry.get("yardi", "acme")
+    for n in range(12):
+        breaker.record_failure(f"failure {n}")
+    breaker.record_success()  # closing keeps the history
+    reasons = [f.reason for f in registry.recent_failures("yardi", "acme")]
+    assert reasons == [f"failure {n}" for n in range(11, 1, -1)]
+
+
 async def test_client_errors_do_not_open_the_breaker(
     oracle: Oracle, make_http: Http, breakers: BreakerRegistry
 ) -> None:

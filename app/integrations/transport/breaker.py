@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -18,6 +19,8 @@ from prometheus_client import Counter
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+RECENT_FAILURES = 10
+"""How many of its latest failures a breaker keeps, for the admin console."""
 
 BREAKER_OPENED = Counter(
     "workflow_hub_integration_breaker_opened_total",
@@ -40,6 +43,14 @@ class BreakerOpen(Exception):
         self.retry_after = retry_after
 
 
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """One failed call: when (the wall clock's epoch seconds) and what (never a secret)."""
+
+    at: float
+    reason: str
+
+
 @dataclass
 class CircuitBreaker:
     """One breaker. Not thread-safe: it lives on one event loop."""
@@ -51,6 +62,10 @@ class CircuitBreaker:
     state: BreakerState = BreakerState.CLOSED
     failures: int = 0
     opened_at: float = 0.0
+    recent: deque[Failure] = field(
+        default_factory=lambda: deque(maxlen=RECENT_FAILURES), repr=False
+    )
+    """The latest failures, oldest first (kept across closing: they are history)."""
     _probing: bool = field(default=False, repr=False)
 
     def before_call(self) -> None:
@@ -73,7 +88,8 @@ class CircuitBreaker:
         self.failures = 0
         self._probing = False
 
-    def record_failure(self) -> None:
+    def record_failure(self, reason: str = "failed") -> None:
+        self.recent.append(Failure(time.time(), reason))
         self.failures += 1
         if self.state is BreakerState.HALF_OPEN or self.failures >= self.failure_threshold:
             if self.state is not BreakerState.OPEN:
@@ -112,6 +128,11 @@ class BreakerRegistry:
             )
             self._breakers[key] = breaker
         return breaker
+
+    def recent_failures(self, integration: str, tenant: str | None) -> list[Failure]:
+        """Return the latest failures of ``integration`` for ``tenant``, newest first."""
+        breaker = self._breakers.get((integration, tenant or "-"))
+        return list(reversed(breaker.recent)) if breaker is not None else []
 
     def states(self) -> dict[tuple[str, str], BreakerState]:
         """Return the state of every breaker, for health pages and tests."""

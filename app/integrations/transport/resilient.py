@@ -137,8 +137,8 @@ class ResilientTransport(httpx.AsyncBaseTransport):
                 if self._rate is not None:
                     await self._rate.acquire()
                 response = await self.inner.handle_async_request(request)
-        except httpx.TransportError:
-            breaker.record_failure()
+        except httpx.TransportError as exc:
+            breaker.record_failure(f"{type(exc).__name__} on {_call(request)}")
             CALLS.labels(self.integration, "error").inc()
             raise
         except BaseException:
@@ -151,7 +151,7 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             breaker.record_neutral()
             raise
         if failed:
-            breaker.record_failure()
+            breaker.record_failure(f"HTTP {response.status_code} on {_call(request)}")
         else:
             breaker.record_success()
         CALLS.labels(self.integration, f"{response.status_code // 100}xx").inc()
@@ -209,3 +209,8 @@ def _limiter(per_second: float) -> AsyncLimiter | None:
     if per_second < 1:
         return AsyncLimiter(1, 1.0 / per_second)
     return AsyncLimiter(per_second, 1.0)
+
+
+def _call(request: httpx.Request) -> str:
+    """The method and path of a call (never its query string or body, which may hold data)."""
+    return f"{request.method} {request.url.path}"
