@@ -158,6 +158,13 @@ def test_an_admin_logs_in_retries_a_dead_letter_and_runs_the_task_sweep(
     assert "auth.login" in browser.page_source
     browser.save_screenshot(str(screenshots / "events.png"))
 
+    _click(browser, "nav a[href='/console/integrations']")
+    _wait(browser, lambda b: _text(b, "h1") == "Integrations")
+    _click(browser, "#oracle_fusion form button")
+    _wait(browser, lambda b: "Test connection: It answered" in _text(b, "#oracle_fusion .check"))
+    assert "demo-password" not in browser.page_source
+    browser.save_screenshot(str(screenshots / "integrations.png"))
+
     _click(browser, "nav a[href='/console/sandbox']")
     _wait(browser, lambda b: _text(b, "h1") == "Sandbox")
     browser.save_screenshot(str(screenshots / "sandbox.png"))
