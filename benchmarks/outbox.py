@@ -17,6 +17,10 @@ our migrations and procrastinate's schema to it, and drops it at the end.
 - Wake-up: an idle worker (polling every 5 s, so only NOTIFY can wake it early) runs a
   delivery; the time from the emitting transaction's commit to the listener's first line.
   Target: median <= 50 ms.
+- Held-key claim: the median time of one claim (10 due deliveries) with 0, then 50,000
+  deliveries held behind a dead letter of their ordering key. Target (issue 16): <= 1.5x. The
+  same 50,000 rows not marked ``held`` show what every claim paid before. ``--claim`` runs
+  only these rows.
 """
 
 from __future__ import annotations
@@ -42,10 +46,10 @@ import asyncpg  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from app.core.db import init_database, session_scope  # noqa: E402
+from app.core.db import get_database, init_database, session_scope, utcnow  # noqa: E402
 from app.core.settings import DatabaseSettings  # noqa: E402
 from app.events import AppEmitter, Event, listener  # noqa: E402
-from app.events.outbox import install_outbox  # noqa: E402
+from app.events.outbox import install_outbox, repository  # noqa: E402
 
 SERVER = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 EVENTS = int(os.environ.get("BENCH_OUTBOX_EVENTS", "5000"))
@@ -328,6 +332,68 @@ async def wake_latency(
         stop([worker])
 
 
+HELD = int(os.environ.get("BENCH_OUTBOX_HELD", "50000"))
+
+_SEED_EVENT = """
+INSERT INTO outbox_events (id, name, version, organization_id, correlation_id, occurred_at,
+                           payload)
+VALUES ($1, 'bench.outbox.pinged', 1, $2, 'bench', now(), '{"n": 0}')
+"""
+_SEED_DELIVERIES = """
+INSERT INTO outbox_deliveries (event_id, listener_id, event_name, ordering_key, status,
+                               attempts, available_at, errors, created_at, updated_at, held)
+SELECT $1, 'bench.held', 'bench.outbox.pinged', $2 || (g % $3), $4, 0,
+       now() - interval '1 hour', '[]', now(), now(), $5
+FROM generate_series(0, $6 - 1) AS g
+"""
+HELD_KEYS = 1000
+"""The held deliveries wait behind this many dead letters (one per ordering key)."""
+
+
+async def claim_cost(rounds: int = 300) -> float:
+    """Median seconds of one claim of 10 due deliveries (each released again afterwards)."""
+    database = get_database()
+    samples = []
+    for _ in range(rounds):
+        now = utcnow()
+        start = time.perf_counter()
+        claims = await repository.claim(
+            database,
+            listeners=["bench.held"],
+            limit=10,
+            now=now,
+            lease_until=now,
+            worker="bench",
+        )
+        samples.append(time.perf_counter() - start)
+        assert len(claims) == 10
+        await repository.release(database, claims, now=now)
+    return statistics.median(samples)
+
+
+async def held_claim(conn: asyncpg.Connection) -> tuple[float, float, float]:
+    """Claim time with 0 held rows, 50,000 marked held, and the same rows unmarked (before).
+
+    The held deliveries are spread over ``HELD_KEYS`` ordering keys, each behind its dead
+    letter; the 10 due deliveries have keys of their own.
+    """
+    await conn.execute("TRUNCATE outbox_deliveries, outbox_events")
+    event_id = uuid.uuid4()
+    await conn.execute(_SEED_EVENT, event_id, ORG)
+    seed = _SEED_DELIVERIES
+    await conn.execute(seed, event_id, "stuck-", HELD_KEYS, "dead", False, HELD_KEYS)
+    await conn.execute(seed, event_id, "free-", 10, "pending", False, 10)  # due, other keys
+    await conn.execute("ANALYZE outbox_deliveries")
+    empty = await claim_cost()
+    await conn.execute(seed, event_id, "stuck-", HELD_KEYS, "pending", True, HELD)
+    await conn.execute("ANALYZE outbox_deliveries")
+    held = await claim_cost()
+    await conn.execute("UPDATE outbox_deliveries SET held = false WHERE held")
+    await conn.execute("ANALYZE outbox_deliveries")
+    unmarked = await claim_cost(rounds=30)
+    return empty, held, unmarked
+
+
 # -- the run ---------------------------------------------------------------------------------
 
 
@@ -339,7 +405,7 @@ async def admin(sql: str) -> None:
         await conn.close()
 
 
-def main() -> None:
+def main(*, claim_only: bool = False) -> None:
     from app.core import migrations
 
     database = f"wfh_bench_outbox_{os.getpid()}"
@@ -349,7 +415,10 @@ def main() -> None:
     asyncio.run(admin(f'CREATE DATABASE "{database}"'))
     try:
         migrations.upgrade(url)
-        asyncio.run(run(url, conninfo, database))
+        if claim_only:
+            asyncio.run(run_claim(url, conninfo))
+        else:
+            asyncio.run(run(url, conninfo, database))
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
 
@@ -376,12 +445,29 @@ async def run(url: str, conninfo: str, database: str) -> None:
             rates[f"proc_drain{n}"] = await procrastinate_drain(conninfo, conn, database, n)
         plain, with_emit = await emit_cost(emitter)
         latencies = await wake_latency(url, conn, database, emitter)
+        claims = await held_claim(conn)
     finally:
         await conn.close()
-    report(rates, plain, with_emit, latencies)
+    report(rates, plain, with_emit, latencies, claims)
 
 
-def report(rates: dict[str, float], plain: float, with_emit: float, lat: list[float]) -> None:
+async def run_claim(url: str, conninfo: str) -> None:
+    """Only the held-key claim rows (``--claim``): a few connections, a minute or so."""
+    init_database(DatabaseSettings(url=url, pool_size=2))
+    conn = await asyncpg.connect(conninfo)
+    try:
+        report_claims(await held_claim(conn))
+    finally:
+        await conn.close()
+
+
+def report(
+    rates: dict[str, float],
+    plain: float,
+    with_emit: float,
+    lat: list[float],
+    claims: tuple[float, float, float],
+) -> None:
     p50 = statistics.median(lat)
     p95 = lat[int(len(lat) * 0.95) - 1]
     print(f"PostgreSQL, {EVENTS} no-op deliveries per run, concurrency {CONCURRENCY} per worker")
@@ -409,10 +495,25 @@ def report(rates: dict[str, float], plain: float, with_emit: float, lat: list[fl
     ]
     for name, ms, note, target in rows:
         print(f"{name:<44} {ms:>7.3f} ms  {note:<18} {target}")
+    report_claims(claims)
+
+
+def report_claims(claims: tuple[float, float, float]) -> None:
+    empty, held, unmarked = claims
+    print()
+    print(f"{'claim of 10 due deliveries (median)':<44} {'value':>10}  {'ratio':<18} target")
+    print("-" * 82)
+    claim_rows = [
+        ("no held deliveries", empty, "1.00 (baseline)", ""),
+        (f"{HELD:,} held behind dead letters", held, f"held/none = {held / empty:.2f}", "<= 1.5"),
+        (f"{HELD:,} not marked held (before)", unmarked, f"{unmarked / empty:.1f}x", ""),
+    ]
+    for name, seconds, shown, target in claim_rows:
+        print(f"{name:<44} {seconds * 1e3:>7.3f} ms  {shown:<18} {target}")
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--procrastinate-worker":
         procrastinate_worker(sys.argv[2])
     else:
-        main()
+        main(claim_only=sys.argv[1:] == ["--claim"])

@@ -46,10 +46,9 @@ class Event(BaseModel):
     def dedupe_key(self) -> str | None:
         """Return a key under which this event is stored in the outbox at most once.
 
-        The default, ``None``, stores every emission. An emission whose name and key match a
-        stored event within the retention window is dropped, with its durable deliveries.
-        Keys are compared across organisations, so build them from ids that are unique on
-        their own (a user or task id), or include the organisation id.
+        The default, ``None``, stores every emission. An emission whose organisation, name
+        and key match a stored event within the retention window is dropped, with its durable
+        deliveries. Keys are compared within one organisation only.
         """
         return None
 

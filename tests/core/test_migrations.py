@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -109,5 +110,68 @@ def test_0006_hands_back_running_duplicates_of_a_key_before_indexing(tmp_path: P
             ("alice", "pending", None),  # handed back, to run after it
             ("bob", "running", "old-relay"),  # another key is untouched
         ]
+    finally:
+        drop_test_database(SERVER_URL, url)
+
+
+async def _seed_dead_letter_with_followers(url: str) -> None:
+    engine = create_async_engine(url)
+    now = datetime.now(UTC)
+    event_id = uuid.uuid4()
+    deliveries = [  # (listener, key, status), in id order
+        ("tests.ordered", "alice", "dead"),
+        ("tests.ordered", "alice", "pending"),  # behind the dead letter
+        ("tests.ordered", "alice", "pending"),  # behind the dead letter
+        ("tests.ordered", "bob", "pending"),  # another key
+        ("tests.other", "alice", "pending"),  # another listener
+    ]
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(OutboxEvent).values(
+                id=event_id,
+                name="test.outbox.probe",
+                version=1,
+                correlation_id="c",
+                occurred_at=now,
+                payload={"n": 0},
+            )
+        )
+        for listener_id, key, status in deliveries:
+            await conn.execute(
+                insert(OutboxDelivery).values(
+                    event_id=event_id,
+                    listener_id=listener_id,
+                    event_name="test.outbox.probe",
+                    ordering_key=key,
+                    status=status,
+                    attempts=1,
+                    available_at=now,
+                    errors=[],
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    await engine.dispose()
+
+
+async def _held_flags(url: str) -> list[bool]:
+    engine = create_async_engine(url)
+    table = OutboxDelivery.__table__
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(table.c.held).order_by(table.c.id))
+        flags = [bool(held) for (held,) in rows]
+    await engine.dispose()
+    return flags
+
+
+def test_0009_marks_the_deliveries_a_dead_letter_already_holds(tmp_path: Path) -> None:
+    url = create_test_database(SERVER_URL, tmp_path)
+    try:
+        migrations.upgrade(url, "0008")
+        asyncio.run(_seed_dead_letter_with_followers(url))
+        migrations.upgrade(url, "head")  # the indexes build CONCURRENTLY on PostgreSQL
+        assert asyncio.run(_held_flags(url)) == [False, True, True, False, False]
+        command.downgrade(alembic_config(url), "0008")  # and back: both directions work
+        migrations.upgrade(url, "head")
     finally:
         drop_test_database(SERVER_URL, url)

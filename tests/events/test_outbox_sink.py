@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -143,6 +144,16 @@ async def test_a_dedupe_key_stores_an_event_once_within_the_retention(db: Databa
     assert pruned == 4
     await emitter.emit_async(ProbeEmitted(organization_id=ORG, n=7, dedupe="sweep-10:05"))
     assert await _counts(db) == (1, 2)
+
+
+async def test_dedupe_keys_are_scoped_by_organisation(db: Database) -> None:
+    emitter = ready_emitter(db, record_probe)
+    other = uuid.uuid4()
+    for organization_id in (ORG, other, ORG, other):
+        await emitter.emit_async(
+            ProbeEmitted(organization_id=organization_id, n=1, dedupe="sweep-10:05")
+        )
+    assert await _counts(db) == (2, 2)  # one per organisation, not one for both
 
 
 async def test_pruning_keeps_unfinished_deliveries_and_dead_letters(db: Database) -> None:

@@ -138,6 +138,10 @@ async def test_a_dead_letter_holds_back_its_key_until_it_is_retried_or_discarded
     # alice 0 is a dead letter: alice 1 and 2 wait behind it; bob's deliveries do not.
     assert ran == [("bob", 0), ("bob", 1), ("bob", 2)]
     assert await statuses(db) == {"dead": 1, "done": 3, "pending": 2}
+    # They are marked held (the claim's index skips them), as is what comes after the dead
+    # letter; another listener's delivery of the same key is not.
+    await emitter.emit_async(ProbeEmitted(organization_id=ORG, n=3, key="alice"))
+    assert await _held(db, "alice") == {0: False, 1: True, 2: True, 3: True}
     dead = (await _ids(db, "alice"))[0]
     async with session_scope() as session:
         if resolve == "retry":
@@ -145,9 +149,18 @@ async def test_a_dead_letter_holds_back_its_key_until_it_is_retried_or_discarded
             await retry_delivery(session, dead, now=utcnow())
         else:
             await discard_delivery(session, dead, now=utcnow())
+    assert await _held(db, "alice") == {0: False, 1: False, 2: False, 3: False}
     await relay.run_until_idle()
     retried = [("alice", 0)] if resolve == "retry" else []
-    assert ran[3:] == [*retried, ("alice", 1), ("alice", 2)]
+    assert ran[3:] == [*retried, ("alice", 1), ("alice", 2), ("alice", 3)]
+
+
+async def _held(db: Database, key: str) -> dict[int, bool]:
+    async with session_scope() as session:
+        rows = await session.execute(
+            select(OutboxDelivery.id, OutboxDelivery.held).where(OutboxDelivery.ordering_key == key)
+        )
+        return {n: bool(held) for n, (_, held) in enumerate(sorted(rows.all()))}
 
 
 async def _claim(db: Database, listener_id: str) -> list[repository.Claim]:

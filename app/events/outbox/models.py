@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -68,6 +69,8 @@ _HOLDING_PREDICATE = "ordering_key IS NOT NULL AND status IN ({})".format(
 )
 
 _RUNNING_KEYED = "ordering_key IS NOT NULL AND status = 'running'"
+_DUE = "status = 'pending' AND NOT held"
+_DEAD_KEYED = "ordering_key IS NOT NULL AND status = 'dead'"
 RUNNING_KEY_INDEX = "uq_outbox_deliveries_running_key"
 """The unique index that refuses a second running delivery of one listener and key."""
 
@@ -92,9 +95,10 @@ class OutboxEvent(Base):
         # Only events with a dedupe key are indexed: the emit path stays one index insert
         # (the time-ordered primary key), which also serves pruning and replay by time.
         Index(
-            "uq_outbox_events_name_dedupe_key",
+            "uq_outbox_events_name_dedupe_key_org",
             "name",
             "dedupe_key",
+            "organization_id",
             unique=True,
             postgresql_where=text("dedupe_key IS NOT NULL"),
             sqlite_where=text("dedupe_key IS NOT NULL"),
@@ -124,12 +128,33 @@ class OutboxDelivery(Timestamps, Base):
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     """Every failed attempt: ``attempt``, ``at``, ``type``, ``message``, ``traceback``."""
     completed_at: Mapped[datetime | None]
+    held: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    """Pending behind a dead letter of its listener and ordering key: the claim's index skips
+    it, so a claim costs the same whatever the number of held deliveries. Set when the dead
+    letter appears (or when the delivery is written after it), cleared when an operator
+    retries or discards the dead letter."""
 
     __table_args__ = (
         CheckConstraint(
             "status IN ('pending', 'running', 'done', 'dead', 'discarded')", name="status"
         ),
         Index("ix_outbox_deliveries_status_available_at", "status", "available_at"),
+        # What the claim scans: due deliveries, without those held behind a dead letter.
+        Index(
+            "ix_outbox_deliveries_due",
+            "available_at",
+            "id",
+            postgresql_where=text(_DUE),
+            sqlite_where=text(_DUE),
+        ),
+        # Does a new delivery's key have a dead letter? (it is then written held)
+        Index(
+            "ix_outbox_deliveries_dead_key",
+            "listener_id",
+            "ordering_key",
+            postgresql_where=text(_DEAD_KEYED),
+            sqlite_where=text(_DEAD_KEYED),
+        ),
         # The claim asks, per keyed candidate, whether a delivery of its key holds it back;
         # indexing only those (not the done history of the key) keeps that probe small.
         Index(

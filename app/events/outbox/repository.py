@@ -39,6 +39,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     or_,
     select,
     text,
@@ -135,17 +136,30 @@ WITH ev AS (
         CAST(:orgs AS uuid[]), CAST(:correlations AS text[]), CAST(:causations AS uuid[]),
         CAST(:occurred AS timestamptz[]), CAST(CAST(:payloads AS text[]) AS jsonb[]),
         CAST(:ordering_keys AS text[]), CAST(:dedupe_keys AS text[]))
-    ON CONFLICT (name, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
+    ON CONFLICT (name, dedupe_key, organization_id) WHERE dedupe_key IS NOT NULL DO NOTHING
     RETURNING id
+), d AS (
+    SELECT * FROM unnest(CAST(:d_events AS uuid[]), CAST(:d_listeners AS text[]),
+                         CAST(:d_names AS text[]), CAST(:d_ordering_keys AS text[]))
+         AS d(event_id, listener_id, event_name, ordering_key)
+), dead AS (
+    -- The dead letters of these keys, locked FOR SHARE: an operator's retry or discard of one
+    -- (which releases what it holds) waits for this commit, so what is written held here is
+    -- released too.
+    SELECT x.listener_id, x.ordering_key FROM outbox_deliveries x
+    WHERE x.status = 'dead' AND x.ordering_key IS NOT NULL
+      AND (x.listener_id, x.ordering_key) IN (
+          SELECT listener_id, ordering_key FROM d WHERE ordering_key IS NOT NULL)
+    FOR SHARE OF x
 ), dl AS (
     INSERT INTO outbox_deliveries (event_id, listener_id, event_name, ordering_key, status,
-                                   attempts, available_at, errors, created_at, updated_at)
+                                   attempts, available_at, errors, created_at, updated_at, held)
     SELECT d.event_id, d.listener_id, d.event_name, d.ordering_key, 'pending', 0,
            CAST(:now AS timestamptz), CAST('[]' AS jsonb), CAST(:now AS timestamptz),
-           CAST(:now AS timestamptz)
-    FROM unnest(CAST(:d_events AS uuid[]), CAST(:d_listeners AS text[]),
-                CAST(:d_names AS text[]), CAST(:d_ordering_keys AS text[]))
-         AS d(event_id, listener_id, event_name, ordering_key)
+           CAST(:now AS timestamptz),
+           EXISTS (SELECT 1 FROM dead
+                   WHERE dead.listener_id = d.listener_id AND dead.ordering_key = d.ordering_key)
+    FROM d
     WHERE d.event_id IN (SELECT id FROM ev)
 )
 SELECT pg_notify(:channel, '')
@@ -208,13 +222,15 @@ def _insert_sqlite(bind: Session | Connection, events: Sequence[NewEvent], now: 
             sqlite_insert(OutboxEvent)
             .values(row)
             .on_conflict_do_nothing(
-                index_elements=["name", "dedupe_key"], index_where=text("dedupe_key IS NOT NULL")
+                index_elements=["name", "dedupe_key", "organization_id"],
+                index_where=text("dedupe_key IS NOT NULL"),
             )
         )
         if _rowcount(result):
             accepted.append(item)
     if plain:
         bind.execute(insert(OutboxEvent), plain)
+    dead = _dead_keys(bind, accepted)
     rows: list[dict[str, Any]] = [
         {
             "event_id": item.envelope.id,
@@ -227,12 +243,28 @@ def _insert_sqlite(bind: Session | Connection, events: Sequence[NewEvent], now: 
             "errors": [],
             "created_at": now,
             "updated_at": now,
+            "held": (listener_id, item.ordering_key) in dead,
         }
         for item in accepted
         for listener_id in item.listener_ids
     ]
     if rows:
         bind.execute(insert(OutboxDelivery), rows)
+
+
+def _dead_keys(
+    bind: Session | Connection, events: Sequence[NewEvent]
+) -> set[tuple[str, str | None]]:
+    """The (listener, ordering key) pairs of ``events`` that have a dead letter (SQLite)."""
+    keys = {item.ordering_key for item in events if item.ordering_key is not None}
+    if not keys:
+        return set()
+    rows = bind.execute(
+        select(DELIVERIES.c.listener_id, DELIVERIES.c.ordering_key).where(
+            DELIVERIES.c.status == _DEAD, DELIVERIES.c.ordering_key.in_(keys)
+        )
+    )
+    return {(row.listener_id, row.ordering_key) for row in rows}
 
 
 def _event_row(item: NewEvent) -> dict[str, Any]:
@@ -275,6 +307,7 @@ class Claim:
     correlation_id: str
     causation_id: uuid.UUID | None
     occurred_at: datetime
+    ordering_key: str | None
     payload: str
     """The stored JSON, undecoded: :func:`rebuild` decodes it, so a payload that cannot be
     decoded fails its own delivery (a dead letter), never the claim of every delivery."""
@@ -289,7 +322,8 @@ _PG_CLAIM = text(
     """
 WITH cand AS MATERIALIZED (
     SELECT d.id FROM outbox_deliveries d
-    WHERE d.status = 'pending' AND d.available_at <= :now AND d.listener_id = ANY(:listeners)
+    WHERE d.status = 'pending' AND NOT d.held AND d.available_at <= :now
+      AND d.listener_id = ANY(:listeners)
       AND (d.ordering_key IS NULL OR NOT EXISTS (
             SELECT 1 FROM outbox_deliveries p
             WHERE p.listener_id = d.listener_id AND p.ordering_key = d.ordering_key
@@ -303,9 +337,9 @@ WITH cand AS MATERIALIZED (
     SET status = 'running', attempts = d.attempts + 1, lease_until = :lease_until,
         lease_token = :token, worker = :worker, updated_at = :now
     FROM cand WHERE d.id = cand.id
-    RETURNING d.id, d.listener_id, d.attempts, d.event_id
+    RETURNING d.id, d.listener_id, d.attempts, d.event_id, d.ordering_key
 )
-SELECT c.id, c.listener_id, c.attempts, e.id AS event_id, e.name, e.version,
+SELECT c.id, c.listener_id, c.attempts, c.ordering_key, e.id AS event_id, e.name, e.version,
        e.organization_id, e.correlation_id, e.causation_id, e.occurred_at,
        e.payload::text AS payload
 FROM claimed c JOIN outbox_events e ON e.id = c.event_id
@@ -403,7 +437,8 @@ async def _claim_sqlite(
     )
     due = (
         select(cand.c.id)
-        .where(cand.c.status == _PENDING, cand.c.available_at <= params["now"])
+        .where(cand.c.status == literal_column(f"'{_PENDING}'"), ~cand.c.held)
+        .where(cand.c.available_at <= params["now"])
         .where(cand.c.listener_id.in_(listeners))
         .where(or_(cand.c.ordering_key.is_(None), ~held_back))
         .order_by(cand.c.available_at, cand.c.id)
@@ -421,7 +456,11 @@ async def _claim_sqlite(
             updated_at=params["now"],
         )
         .returning(
-            DELIVERIES.c.id, DELIVERIES.c.listener_id, DELIVERIES.c.attempts, DELIVERIES.c.event_id
+            DELIVERIES.c.id,
+            DELIVERIES.c.listener_id,
+            DELIVERIES.c.attempts,
+            DELIVERIES.c.event_id,
+            DELIVERIES.c.ordering_key,
         )
     )
     deliveries = sorted(claimed.mappings(), key=lambda row: int(row["id"]))
@@ -451,6 +490,7 @@ def _claim(row: Any, token: uuid.UUID) -> Claim:
         correlation_id=row["correlation_id"],
         causation_id=row["causation_id"],
         occurred_at=row["occurred_at"],
+        ordering_key=row["ordering_key"],
         payload=row["payload"],
     )
 
@@ -547,7 +587,51 @@ async def record_failure(
                 **_failed_values(entry, errors, decision, now)
             )
         )
-        return _rowcount(result) == 1
+        if _rowcount(result) != 1:
+            return False
+        if decision.dead:
+            await _hold_behind(session, claimed.id, claimed.listener_id, claimed.ordering_key)
+        return True
+
+
+async def _hold_behind(
+    session: AsyncSession, dead_id: int, listener_id: str, ordering_key: str | None
+) -> None:
+    """Mark the pending deliveries a new dead letter holds back, so the claim skips them."""
+    if ordering_key is None:
+        return
+    await session.execute(
+        update(DELIVERIES)
+        .where(DELIVERIES.c.listener_id == listener_id)
+        .where(DELIVERIES.c.ordering_key == ordering_key)
+        .where(DELIVERIES.c.status == _PENDING, DELIVERIES.c.id > dead_id, ~DELIVERIES.c.held)
+        .values(held=True)
+    )
+
+
+async def release_held(session: AsyncSession, *, listener_id: str, ordering_key: str) -> int:
+    """Give the claim back what a dead letter held, once it is retried or discarded.
+
+    Deliveries still behind another dead letter of their key stay held.
+
+    Returns:
+        How many deliveries were released.
+    """
+    other = DELIVERIES.alias("other")
+    behind_another = (
+        exists()
+        .where(other.c.listener_id == DELIVERIES.c.listener_id)
+        .where(other.c.ordering_key == DELIVERIES.c.ordering_key)
+        .where(other.c.status == _DEAD, other.c.id < DELIVERIES.c.id)
+    )
+    result = await session.execute(
+        update(DELIVERIES)
+        .where(DELIVERIES.c.listener_id == listener_id)
+        .where(DELIVERIES.c.ordering_key == ordering_key, DELIVERIES.c.held)
+        .where(~behind_another)
+        .values(held=False)
+    )
+    return _rowcount(result)
 
 
 async def release(database: Database, claims: Sequence[Claim], *, now: datetime) -> int:
@@ -607,6 +691,7 @@ async def rescue_expired(
                 select(
                     DELIVERIES.c.id,
                     DELIVERIES.c.listener_id,
+                    DELIVERIES.c.ordering_key,
                     DELIVERIES.c.attempts,
                     DELIVERIES.c.errors,
                     DELIVERIES.c.lease_token,
@@ -634,6 +719,8 @@ async def rescue_expired(
                     **_failed_values(entry, row.errors, decision, now)
                 )
             )
+            if _rowcount(result) and decision.dead:
+                await _hold_behind(session, row.id, row.listener_id, row.ordering_key)
             rescued += _rowcount(result)
     return rescued
 
@@ -811,6 +898,20 @@ async def queue_replay(
         How many deliveries were queued.
     """
     window = _window(since, until, organization_id)
+    # Lock this listener's dead letters FOR SHARE (PostgreSQL): an operator's retry or discard
+    # of one waits for this commit, so what is queued held here is released with it.
+    await session.execute(
+        select(DELIVERIES.c.id)
+        .where(DELIVERIES.c.listener_id == listener_id, DELIVERIES.c.status == _DEAD)
+        .where(DELIVERIES.c.ordering_key.is_not(None))
+        .with_for_update(read=True)
+    )
+    dead = DELIVERIES.alias("dead")
+    held = (
+        exists()
+        .where(dead.c.listener_id == listener_id, dead.c.ordering_key == EVENTS.c.ordering_key)
+        .where(dead.c.status == _DEAD)
+    )
     already_open = (
         exists()
         .where(DELIVERIES.c.event_id == EVENTS.c.id, DELIVERIES.c.listener_id == listener_id)
@@ -828,6 +929,7 @@ async def queue_replay(
             literal([], JSONType),
             literal(now, DELIVERIES.c.created_at.type),
             literal(now, DELIVERIES.c.updated_at.type),
+            held,
         )
         .where(EVENTS.c.name.in_(names), *window, ~already_open)
         .order_by(EVENTS.c.occurred_at, EVENTS.c.id)
@@ -843,6 +945,7 @@ async def queue_replay(
         "errors",
         "created_at",
         "updated_at",
+        "held",
     ]
     result = await session.execute(insert(DELIVERIES).from_select(columns, source))
     return _rowcount(result)

@@ -37,6 +37,9 @@ class DeliverySummary(BaseModel):
     organization_id: uuid.UUID | None
     correlation_id: str
     ordering_key: str | None
+    held: bool
+    """Pending behind a dead letter of its listener and ordering key (until that one is retried
+    or discarded)."""
     attempts: int
     max_attempts: int | None
     """The listener's current limit (None when no subscribed listener has this id)."""

@@ -185,6 +185,7 @@ async def retry_delivery(
         raise DeliveryNotRetryable(f"delivery {delivery_id} is {row.status}")
     changed = await repository.requeue(session, delivery_id, seen=row.status, now=now)
     _require_changed(changed, delivery_id, row.status)
+    await _release_held(session, row)
     await repository.notify_relays(session)
     return await get_delivery(session, delivery_id, emitter=emitter)
 
@@ -209,7 +210,16 @@ async def discard_delivery(
         raise DeliveryNotDiscardable(f"delivery {delivery_id} is {row.status}")
     changed = await repository.discard(session, delivery_id, seen=row.status, now=now)
     _require_changed(changed, delivery_id, row.status)
+    await _release_held(session, row)
     return await get_delivery(session, delivery_id, emitter=emitter)
+
+
+async def _release_held(session: AsyncSession, row: Row[Any]) -> None:
+    """A dead letter that is retried or discarded no longer holds back its key."""
+    if row.status == DeliveryStatus.DEAD and row.ordering_key is not None:
+        await repository.release_held(
+            session, listener_id=row.listener_id, ordering_key=row.ordering_key
+        )
 
 
 def _require_changed(changed: bool, delivery_id: int, seen: str) -> None:
