@@ -24,6 +24,8 @@ class ApprovalAudited(Event):
     """A user acted on a task at its source system; the publishing module audits it."""
 
     user_id: uuid.UUID
+    approval_id: uuid.UUID | None = None
+    """The id the action answered with; the audit record is stored under it, once."""
     task_id: str = Field(min_length=1, max_length=200)
     source: TaskSource
     action: ApprovalAction

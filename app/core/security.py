@@ -24,7 +24,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import DbSession, utcnow
+from app.core.db import DbSession, own_transaction, utcnow
 from app.core.errors import AppError, Forbidden, Unauthorized
 from app.core.settings import Environment, SecuritySettings, Settings
 
@@ -262,6 +262,19 @@ async def get_principal(
     return await validator(session, principal)
 
 
+async def get_principal_briefly(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """FastAPI dependency: the caller, checked in a short transaction of its own.
+
+    For routes that call external systems and open their own short transactions: the request
+    holds no database connection while it waits on the far side.
+    """
+    async with own_transaction() as session:
+        return await get_principal(request, session, credentials)
+
+
 async def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     """FastAPI dependency: the caller, who must be an admin of their organisation."""
     if not principal.is_admin:
@@ -280,6 +293,9 @@ async def require_employee_type(
 
 CurrentUser = Annotated[Principal, Depends(get_principal)]
 """Any authenticated user of a live session."""
+
+CallerBriefly = Annotated[Principal, Depends(get_principal_briefly)]
+"""Any authenticated user of a live session, checked without holding the request's session."""
 
 RequireAdmin = Annotated[Principal, Depends(require_admin)]
 """An authenticated admin; others get 403 ``admin_required``."""

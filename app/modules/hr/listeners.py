@@ -1,17 +1,33 @@
-"""Listeners of the hr module: the profile pipeline.
+"""Listeners of the hr module: the profile pipeline, the user's identity, the task sync and
+the audit trail.
 
-A user's own sync runs inline, so that ``PUT /users/me/sync-profile`` awaits it and answers with
-its outcome. A scheduled or admin sync runs durably, one user per delivery, in the relays of
-every instance and retried on its own; a failure retrying cannot fix (HCM does not know the
-worker, Oracle is not configured) is a dead letter at once: recorded, not retried.
+A user's own profile sync runs inline, so that ``PUT /users/me/sync-profile`` awaits it and
+answers with its outcome. A scheduled or admin sync runs durably, one user per delivery, in the
+relays of every instance and retried on its own; a failure retrying cannot fix (HCM does not know
+the worker, Oracle is not configured) is a dead letter at once: recorded, not retried.
 """
 
 from __future__ import annotations
 
-from app.contracts.user import UserProfileSyncRequested
+import logging
+import uuid
+
+from app.contracts.hr import HrApprovalAudited
+from app.contracts.user import (
+    UserCreated,
+    UserDeleted,
+    UserProfileSyncRequested,
+    UserTaskSyncRequested,
+    UserUpdated,
+)
 from app.core.db import session_scope
-from app.events import RetryPolicy, listener
+from app.core.inbox.engine import ApprovalRecord
+from app.core.inbox.source import InboxUser, SourceNotConfigured, SourceUnavailable
+from app.events import RetryAfter, RetryPolicy, current_envelope, listener
 from app.modules.hr import profile
+from app.modules.hr.service import inbox
+
+logger = logging.getLogger(__name__)
 
 PROFILE_SYNC_RETRY = RetryPolicy(max_attempts=5, base_delay=30.0, max_delay=1800.0)
 
@@ -37,3 +53,56 @@ async def when_profile_sync_scheduled_read_worker(event: UserProfileSyncRequeste
         return  # answered inline, in the user's request
     async with session_scope() as session:
         await profile.sync_scheduled_profile(session, event=event)
+
+
+@listener(UserCreated)
+async def when_user_created_remember_identity(event: UserCreated) -> None:
+    await inbox.remember_user(InboxUser.of(event.organization_id, event.user_id, event.user))
+
+
+@listener(UserUpdated)
+async def when_user_updated_remember_identity(event: UserUpdated) -> None:
+    await inbox.remember_user(InboxUser.of(event.organization_id, event.user_id, event.user))
+
+
+@listener(UserDeleted)
+async def when_user_deleted_stop_syncing(event: UserDeleted) -> None:
+    await inbox.forget_user(event.organization_id, event.user_id)
+
+
+@listener(
+    UserTaskSyncRequested,
+    delivery="durable",
+    listener_id="hr.tasks.sync",
+    retry=RetryPolicy(max_attempts=5, base_delay=5.0, max_delay=120.0),
+)
+async def when_task_sync_requested_sync_inbox(event: UserTaskSyncRequested) -> None:
+    # The sync that found a task is this request: every module's received events carry its id.
+    envelope = current_envelope()
+    user = InboxUser(
+        organization_id=event.organization_id,
+        user_id=event.user_id,
+        email=event.email,
+        oracle_username=event.oracle_username,
+        person_number=event.person_number,
+    )
+    try:
+        await inbox.sync(user, sync_id=envelope.id if envelope else None, merge_identity=True)
+    except SourceNotConfigured:
+        logger.info("hr sync of %s skipped: no Oracle connection", event.user_id)
+    except SourceUnavailable as exc:
+        if exc.retry_after:
+            raise RetryAfter(exc.retry_after, str(exc)) from exc
+        raise
+
+
+@listener(
+    HrApprovalAudited,
+    delivery="durable",
+    listener_id="hr.approvals.audit",
+    retry=RetryPolicy(max_attempts=10, base_delay=1.0, max_delay=300.0),
+)
+async def when_approval_audited_write_record(event: HrApprovalAudited) -> None:
+    envelope = current_envelope()
+    fallback = envelope.id if envelope else uuid.uuid4()
+    await inbox.record_approval(ApprovalRecord.of(event, fallback_id=fallback))

@@ -1,5 +1,6 @@
-"""REST routes of the hr module."""
+"""REST routes of the hr module: the shared inbox routes over its inbox."""
 
-from fastapi import APIRouter
+from app.core.inbox.router import inbox_router
+from app.modules.hr.service import inbox
 
-router = APIRouter(tags=["hr"])
+router = inbox_router(inbox, prefix="/hr", tag="hr")

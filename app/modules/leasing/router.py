@@ -1,5 +1,6 @@
-"""REST routes of the leasing module."""
+"""REST routes of the leasing module: the shared inbox routes over its inbox."""
 
-from fastapi import APIRouter
+from app.core.inbox.router import inbox_router
+from app.modules.leasing.service import inbox
 
-router = APIRouter(tags=["leasing"])
+router = inbox_router(inbox, prefix="/leasing", tag="leasing")

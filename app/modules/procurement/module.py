@@ -1,4 +1,13 @@
-"""The procurement module's contribution to the application: routes, listeners and jobs."""
+"""The procurement module: Purchasing approvals from the Oracle Fusion BPM worklist.
+
+Routes (under /api/v1): GET /procurement/tasks, GET /procurement/tasks/{id},
+POST /procurement/tasks/{id}/actions, POST /procurement/tasks/actions, GET /procurement/approvals.
+Publishes ``procurement.task.received``, ``procurement.task.closed`` and
+``audit.procurement.approval``.
+Listens to ``user.created``, ``user.updated`` and ``user.deleted`` (inline: who the user is in
+Oracle), ``user.sync.task.notifications`` (durable: sync the inbox) and
+``audit.procurement.approval`` (durable: write the audit record, once).
+"""
 
 from app.contracts.procurement import (
     ProcurementApprovalAudited,
@@ -6,10 +15,18 @@ from app.contracts.procurement import (
     ProcurementTaskReceived,
 )
 from app.core.modules import ModuleSpec
+from app.modules.procurement import listeners
 from app.modules.procurement.router import router
 
 module = ModuleSpec(
     name="procurement",
     router=router,
     publishes=(ProcurementApprovalAudited, ProcurementTaskReceived, ProcurementTaskClosed),
+    listeners=(
+        listeners.when_user_created_remember_identity,
+        listeners.when_user_updated_remember_identity,
+        listeners.when_user_deleted_stop_syncing,
+        listeners.when_task_sync_requested_sync_inbox,
+        listeners.when_approval_audited_write_record,
+    ),
 )

@@ -1,5 +1,6 @@
-"""REST routes of the procurement module."""
+"""REST routes of the procurement module: the shared inbox routes over its inbox."""
 
-from fastapi import APIRouter
+from app.core.inbox.router import inbox_router
+from app.modules.procurement.service import inbox
 
-router = APIRouter(tags=["procurement"])
+router = inbox_router(inbox, prefix="/procurement", tag="procurement")

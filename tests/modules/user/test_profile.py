@@ -15,7 +15,7 @@ from app.core.errors import UpstreamError
 from app.events import publish
 from app.events.testing import capture_events
 from app.integrations.errors import AuthError, RateLimitedError, UnavailableError
-from tests.factories import Account, logged_in_user, problem_code
+from tests.factories import Account, logged_in_user, problem_code, settle
 
 ME = "/api/v1/users/me"
 SYNC = "/api/v1/users/me/sync-profile"
@@ -59,7 +59,9 @@ async def test_me_has_the_profile_fields_empty_until_a_sync(
     assert me["profile_synced_at"] is None
 
 
-async def _synced(employee: Account, managers: tuple[LineManager, ...] = MANAGERS) -> None:
+async def _synced(
+    app: FastAPI, employee: Account, managers: tuple[LineManager, ...] = MANAGERS
+) -> None:
     async with session_scope():
         await publish(
             WorkerProfileSynced(
@@ -69,13 +71,15 @@ async def _synced(employee: Account, managers: tuple[LineManager, ...] = MANAGER
                 line_managers=managers,
             )
         )
+    # The inboxes sync durably after it; wait for them, so the next write does not race them.
+    await settle(app)
 
 
 async def test_a_synced_profile_is_stored_then_tasks_are_requested(
     app: FastAPI, client: httpx.AsyncClient, employee: Account
 ) -> None:
     with capture_events(app.state.emitter) as captured:
-        await _synced(employee)
+        await _synced(app, employee)
     me = (await client.get(ME, headers=employee.headers)).json()
     assert (me["job"], me["department"], me["business_unit"]) == (
         "Buyer",
@@ -102,8 +106,8 @@ async def test_a_synced_profile_is_stored_then_tasks_are_requested(
     )
     # A second identical sync changes nothing but still asks for the tasks; new managers replace.
     with capture_events(app.state.emitter) as captured:
-        await _synced(employee)
-        await _synced(employee, managers=MANAGERS[:1])
+        await _synced(app, employee)
+        await _synced(app, employee, managers=MANAGERS[:1])
     assert captured.names().count("user.updated") == 1
     me = (await client.get(ME, headers=employee.headers)).json()
     assert [m["person_number"] for m in me["line_managers"]] == ["100001"]

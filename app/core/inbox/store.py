@@ -1,0 +1,292 @@
+"""The inbox's queries, over the module's own tables (given as :class:`InboxTables`)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.inbox.models import PENDING
+from app.core.inbox.source import InboxUser, SourceTask
+
+CHANGEABLE = ("title", "summary", "priority", "due_at", "assigned_at", "source_ref")
+"""What a later listing may change about a task (``updatedDate`` is kept as well)."""
+
+
+@dataclass(frozen=True, slots=True)
+class InboxTables:
+    """A module's four inbox tables (ORM classes built on :mod:`app.core.inbox.models`)."""
+
+    user: type[Any]
+    task: type[Any]
+    approval: type[Any]
+    idempotency: type[Any]
+
+
+@dataclass
+class ListingChanges:
+    """What one sync changed: the rows it inserted, updated and closed."""
+
+    received: list[Any] = field(default_factory=list)
+    updated: list[Any] = field(default_factory=list)
+    closed: list[Any] = field(default_factory=list)
+    confirmed: int = 0
+
+
+# -- the user's inbox --------------------------------------------------------------------------
+
+
+async def get_user(session: AsyncSession, t: InboxTables, org: uuid.UUID, user: uuid.UUID) -> Any:
+    row = await session.get(t.user, user)
+    return row if row is not None and row.organization_id == org else None
+
+
+async def remember_user(session: AsyncSession, t: InboxTables, user: InboxUser) -> Any:
+    """Insert or update the user's identity in the inbox's read model."""
+    row = await get_user(session, t, user.organization_id, user.user_id)
+    if row is None:
+        row = t.user(organization_id=user.organization_id, user_id=user.user_id)
+        session.add(row)
+    row.email = user.email
+    row.oracle_username = user.oracle_username
+    row.person_number = user.person_number
+    row.user_type = user.user_type
+    row.is_active = user.is_active
+    await session.flush()
+    return row
+
+
+def inbox_user(row: Any) -> InboxUser:
+    return InboxUser(
+        organization_id=row.organization_id,
+        user_id=row.user_id,
+        email=row.email,
+        oracle_username=row.oracle_username,
+        person_number=row.person_number,
+        user_type=row.user_type,
+        is_active=row.is_active,
+    )
+
+
+async def mark_sync_failed(
+    session: AsyncSession, t: InboxTables, user: InboxUser, *, code: str, now: datetime
+) -> None:
+    """Record a failed sync; ``synced_at`` keeps the last good one."""
+    row = await get_user(session, t, user.organization_id, user.user_id)
+    if row is None:
+        return
+    row.sync_attempted_at = now
+    row.sync_error = code[:100]
+    await session.flush()
+
+
+# -- sync --------------------------------------------------------------------------------------
+
+
+async def apply_listing(
+    session: AsyncSession,
+    t: InboxTables,
+    user: InboxUser,
+    listed: Sequence[SourceTask],
+    *,
+    now: datetime,
+    close_reason: str,
+) -> ListingChanges:
+    """Diff the source's listing against the inbox: insert, update, close; stamp ``synced_at``."""
+    T = t.task
+    by_id = {task.task_id: task for task in listed}
+    scope = (T.organization_id == user.organization_id, T.user_id == user.user_id)
+    known_query = select(T).where(*scope)
+    if len(by_id) <= 1000:
+        known_query = known_query.where(or_(T.status == PENDING, T.task_id.in_(list(by_id))))
+    rows = {row.task_id: row for row in (await session.scalars(known_query)).all()}
+    changes = ListingChanges()
+    for task_id, task in by_id.items():
+        row = rows.get(task_id)
+        if row is None:
+            row = T(
+                organization_id=user.organization_id,
+                user_id=user.user_id,
+                task_id=task_id,
+                status=PENDING,
+                sort_at=task.assigned_at or now,
+                synced_at=now,
+                source_updated_at=task.updated_at,
+                **{name: getattr(task, name) for name in CHANGEABLE},
+            )
+            session.add(row)
+            changes.received.append(row)
+            continue
+        changed = [n for n in CHANGEABLE if getattr(row, n) != getattr(task, n)]
+        if task.updated_at is not None and row.source_updated_at != task.updated_at:
+            row.source_updated_at = task.updated_at
+            changed.append("source_updated_at")
+        for name in changed:
+            if name in CHANGEABLE:
+                setattr(row, name, getattr(task, name))
+        if row.status == "closed":  # listed again (reassigned back, say)
+            row.status, row.close_reason, row.closed_at = PENDING, None, None
+            changed.append("status")
+        if changed:
+            changes.updated.append(row)
+    for task_id, row in rows.items():
+        if task_id in by_id or row.status != PENDING:
+            continue
+        if row.claimed_until is not None and row.claimed_until > now:
+            continue  # an action is under way; its outcome closes the row
+        row.status, row.close_reason, row.closed_at = "closed", close_reason, now
+        changes.closed.append(row)
+    await session.flush()
+    if by_id:
+        for chunk in _chunks(list(by_id), 500):
+            await session.execute(
+                update(T)
+                .where(*scope, T.task_id.in_(chunk))
+                .values(synced_at=now)
+                .execution_options(synchronize_session=False)
+            )
+    changes.confirmed = len(by_id)
+    row = await get_user(session, t, user.organization_id, user.user_id)
+    if row is None:
+        row = t.user(
+            organization_id=user.organization_id,
+            user_id=user.user_id,
+            user_type=user.user_type,
+            is_active=user.is_active,
+        )
+        session.add(row)
+    for name in ("email", "oracle_username", "person_number"):
+        if getattr(user, name) is not None:
+            setattr(row, name, getattr(user, name))
+    row.synced_at = now
+    row.sync_attempted_at = now
+    row.sync_error = None
+    await session.flush()
+    return changes
+
+
+def _chunks(values: list[str], size: int) -> list[list[str]]:
+    return [values[i : i + size] for i in range(0, len(values), size)]
+
+
+# -- read --------------------------------------------------------------------------------------
+
+
+async def task_page(
+    session: AsyncSession,
+    t: InboxTables,
+    org: uuid.UUID,
+    user: uuid.UUID,
+    *,
+    pending_only: bool,
+    limit: int,
+    offset: int,
+) -> tuple[list[Any], int, datetime | None]:
+    """Return one page of the user's tasks (newest first), the total, and the inbox's
+    ``synced_at``, in one round trip."""
+    T, U = t.task, t.user
+    conditions = [T.organization_id == org, T.user_id == user]
+    if pending_only:
+        conditions.append(T.status == PENDING)
+    inbox_synced = (
+        select(U.synced_at).where(U.organization_id == org, U.user_id == user).scalar_subquery()
+    )
+    query = (
+        select(T, func.count().over().label("total"), inbox_synced.label("inbox_synced_at"))
+        .where(*conditions)
+        .order_by(T.sort_at.desc(), T.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    rows = (await session.execute(query)).all()
+    if rows:
+        return [r[0] for r in rows], int(rows[0][1]), rows[0][2]
+    total = await session.scalar(select(func.count()).select_from(T).where(*conditions))
+    synced = await session.scalar(select(inbox_synced))
+    return [], int(total or 0), synced
+
+
+async def get_task(
+    session: AsyncSession, t: InboxTables, org: uuid.UUID, user: uuid.UUID, row_id: uuid.UUID
+) -> Any:
+    """Return the user's task with this id (anyone else's finds nothing)."""
+    query = select(t.task).where(
+        t.task.id == row_id, t.task.organization_id == org, t.task.user_id == user
+    )
+    return (await session.scalars(query)).one_or_none()
+
+
+# -- act ---------------------------------------------------------------------------------------
+
+
+async def claim_task(
+    session: AsyncSession, t: InboxTables, row_id: uuid.UUID, *, now: datetime, until: datetime
+) -> bool:
+    """Take the task for one action, atomically: False when it is decided or already taken."""
+    T = t.task
+    result = await session.execute(
+        update(T)
+        .where(
+            T.id == row_id,
+            T.status == PENDING,
+            or_(T.claimed_until.is_(None), T.claimed_until <= now),
+        )
+        .values(claimed_until=until)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def get_key(
+    session: AsyncSession, t: InboxTables, org: uuid.UUID, user: uuid.UUID, key: str
+) -> Any:
+    query = select(t.idempotency).where(
+        t.idempotency.organization_id == org,
+        t.idempotency.user_id == user,
+        t.idempotency.key == key,
+    )
+    return (await session.scalars(query)).one_or_none()
+
+
+async def prune_keys(session: AsyncSession, t: InboxTables, *, before: datetime) -> int:
+    """Forget idempotency records created before ``before``."""
+    result = await session.execute(delete(t.idempotency).where(t.idempotency.created_at < before))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# -- audit -------------------------------------------------------------------------------------
+
+
+async def approval_page(
+    session: AsyncSession,
+    t: InboxTables,
+    org: uuid.UUID,
+    *,
+    user: uuid.UUID | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    offset: int,
+) -> tuple[Sequence[Any], int]:
+    A = t.approval
+    conditions = [A.organization_id == org]
+    if user is not None:
+        conditions.append(A.user_id == user)
+    if since is not None:
+        conditions.append(A.acted_at >= since)
+    if until is not None:
+        conditions.append(A.acted_at <= until)
+    total = await session.scalar(select(func.count()).select_from(A).where(*conditions))
+    query = (
+        select(A).where(*conditions).order_by(A.acted_at.desc(), A.id).limit(limit).offset(offset)
+    )
+    return (await session.scalars(query)).all(), int(total or 0)
+
+
+def lease(now: datetime, seconds: float) -> datetime:
+    return now + timedelta(seconds=seconds)

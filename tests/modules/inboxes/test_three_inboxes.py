@@ -1,0 +1,124 @@
+"""The three inboxes side by side: one sync request fills them all, and each source fails alone."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from app.contracts.common import PendingTaskReceived
+from app.contracts.user import UserTaskSyncRequested
+from app.core.db import session_scope
+from app.events import publish
+from app.events.testing import capture_events, run_pending
+from app.sandbox.state import Fault
+from tests.factories import Account, problem_code, settle
+from tests.inbox_support import EMMA, RunningSandbox, request_sync, tasks
+
+MODULES = ("procurement", "hr", "leasing")
+
+
+async def test_one_sync_fills_all_three_inboxes_under_one_sync_id(
+    app: FastAPI, client: httpx.AsyncClient, employee: Account, connected: RunningSandbox
+) -> None:
+    with capture_events(app.state.emitter) as captured:
+        await request_sync(app, employee)
+    pages = {m: await tasks(client, m, employee) for m in MODULES}
+    data = connected.state.data
+    assert {t["task_id"] for t in pages["procurement"]["items"]} == {
+        str(t.number) for t in data.tasks_of(1, [0]) if t.is_purchasing
+    }
+    assert {t["task_id"] for t in pages["hr"]["items"]} == {
+        str(t.number) for t in data.tasks_of(1, [0]) if not t.is_purchasing
+    }
+    assert {t["task_id"] for t in pages["leasing"]["items"]} == {
+        str(lease.record_id) for lease in data.leases_of(1, [0])
+    }
+    assert all(page["synced_at"] is not None for page in pages.values())
+    received = [p.event for p in captured.published if isinstance(p.event, PendingTaskReceived)]
+    assert len(received) == sum(len(page["items"]) for page in pages.values())
+    (sync,) = captured.of(UserTaskSyncRequested)
+    assert {e.sync_id for e in received} == {captured.envelope_of(sync).id}  # type: ignore[union-attr]
+
+
+async def test_each_module_shows_its_own_details(
+    app: FastAPI, client: httpx.AsyncClient, employee: Account, connected: RunningSandbox
+) -> None:
+    await request_sync(app, employee)
+    details: dict[str, dict[str, Any]] = {}
+    for m in MODULES:
+        first = (await tasks(client, m, employee))["items"][0]
+        response = await client.get(f"/api/v1/{m}/tasks/{first['id']}", headers=employee.headers)
+        assert response.status_code == 200, response.text
+        assert response.json()["actions"] == ["APPROVE", "REJECT"]
+        details[m] = response.json()["details"]
+    assert {"requisition_number", "description", "preparer", "amount", "currency"} <= set(
+        details["procurement"]
+    )
+    assert details["hr"]["subject"]
+    assert details["hr"]["requester"]
+    assert details["hr"]["transaction_type"]
+    leasing = details["leasing"]
+    assert leasing["property"]
+    assert leasing["unit"]
+    assert leasing["applicant"]
+    assert leasing["rent"]
+    assert (leasing["lease_start"], leasing["lease_end"]) == ("2027-01-01", "2029-12-31")
+
+
+async def test_a_leasing_approval_reaches_yardi_once(
+    app: FastAPI, client: httpx.AsyncClient, employee: Account, connected: RunningSandbox
+) -> None:
+    await request_sync(app, employee)
+    first = (await tasks(client, "leasing", employee))["items"][0]
+    url = f"/api/v1/leasing/tasks/{first['id']}/actions"
+    headers = {**employee.headers, "Idempotency-Key": "lease-1"}
+    answers = [
+        await client.post(url, json={"action": "REJECT", "comment": "no"}, headers=headers)
+        for _ in range(2)
+    ]
+    assert [a.status_code for a in answers] == [200, 200]
+    assert answers[0].json() == answers[1].json()
+    decisions = connected.state.lease_decisions
+    assert list(decisions) == [int(first["task_id"])]
+    assert (decisions[int(first["task_id"])].outcome, decisions[int(first["task_id"])].actor) == (
+        "Reject",
+        EMMA,
+    )
+    again = await client.post(url, json={"action": "APPROVE"}, headers=employee.headers)
+    assert again.status_code == 409
+    assert problem_code(again) == "task_already_decided"
+    await settle(app)
+    trail = (await client.get("/api/v1/leasing/approvals", headers=employee.headers)).json()
+    assert [(r["action"], r["outcome"], r["source"]) for r in trail["items"]] == [
+        ("REJECT", "succeeded", "yardi")
+    ]
+
+
+async def test_oracle_failing_leaves_yardi_syncing(
+    app: FastAPI, client: httpx.AsyncClient, employee: Account, connected: RunningSandbox
+) -> None:
+    connected.state.inject("oracle", Fault(503, times=10_000))
+    async with session_scope():
+        await publish(
+            UserTaskSyncRequested(
+                organization_id=employee.organization_id,
+                user_id=employee.user_id,
+                email=employee.email,
+                oracle_username=EMMA,
+            )
+        )
+    # The Oracle syncs fail and wait for their retry; the Yardi one is not held up by them.
+    await run_pending(app.state.emitter)
+    for _ in range(200):
+        leasing = await tasks(client, "leasing", employee)
+        if leasing["total"]:
+            break
+        await asyncio.sleep(0.02)
+    assert leasing["total"] == 2
+    assert leasing["synced_at"] is not None
+    for m in ("procurement", "hr"):
+        page = await tasks(client, m, employee)
+        assert (page["total"], page["synced_at"]) == (0, None)

@@ -1,0 +1,1 @@
+from tests.inbox_support import *  # noqa: F403
