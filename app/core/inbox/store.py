@@ -177,6 +177,22 @@ def _chunks(values: list[str], size: int) -> list[list[str]]:
 # -- read --------------------------------------------------------------------------------------
 
 
+PAGE_COLUMNS = (
+    "id",
+    "task_id",
+    "title",
+    "summary",
+    "status",
+    "close_reason",
+    "priority",
+    "assigned_at",
+    "due_at",
+    "synced_at",
+    "closed_at",
+)
+"""What a list item shows (rows of the list are read as plain columns, not ORM objects)."""
+
+
 async def task_page(
     session: AsyncSession,
     t: InboxTables,
@@ -186,18 +202,23 @@ async def task_page(
     pending_only: bool,
     limit: int,
     offset: int,
-) -> tuple[list[Any], int, datetime | None]:
+) -> tuple[Sequence[Any], int, datetime | None]:
     """Return one page of the user's tasks (newest first), the total, and the inbox's
     ``synced_at``, in one round trip."""
     T, U = t.task, t.user
     conditions = [T.organization_id == org, T.user_id == user]
     if pending_only:
         conditions.append(T.status == PENDING)
+    total = select(func.count()).select_from(T).where(*conditions).scalar_subquery()
     inbox_synced = (
         select(U.synced_at).where(U.organization_id == org, U.user_id == user).scalar_subquery()
     )
     query = (
-        select(T, func.count().over().label("total"), inbox_synced.label("inbox_synced_at"))
+        select(
+            *(getattr(T, name) for name in PAGE_COLUMNS),
+            total.label("total"),
+            inbox_synced.label("inbox_synced_at"),
+        )
         .where(*conditions)
         .order_by(T.sort_at.desc(), T.id.desc())
         .limit(limit)
@@ -205,10 +226,9 @@ async def task_page(
     )
     rows = (await session.execute(query)).all()
     if rows:
-        return [r[0] for r in rows], int(rows[0][1]), rows[0][2]
-    total = await session.scalar(select(func.count()).select_from(T).where(*conditions))
-    synced = await session.scalar(select(inbox_synced))
-    return [], int(total or 0), synced
+        return rows, int(rows[0].total), rows[0].inbox_synced_at
+    found = (await session.execute(select(total.label("total"), inbox_synced.label("at")))).one()
+    return [], int(found.total or 0), found.at
 
 
 async def get_task(

@@ -2,9 +2,9 @@
 
 The three modules own tables of the same shape (``app/core/inbox/models.py``), one set each.
 
-Revision ID: 0008
-Revises: 0007
-Create Date: 2026-11-30 08:00:00+00:00
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-11-30 08:30:00+00:00
 """
 
 from collections.abc import Sequence
@@ -15,8 +15,8 @@ from sqlalchemy.dialects import postgresql
 
 import app.core.db
 
-revision: str = "0008"
-down_revision: str | None = "0007"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
