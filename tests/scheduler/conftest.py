@@ -4,15 +4,36 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 
 from app.contracts.user import UserTaskSyncRequested
+from app.core.settings import Settings, get_settings, reset_settings
 from app.events import DoNotRetry, listener
 from tests.factories import admin, employee, org
+from tests.integrations.conftest import (
+    RunningSandbox,
+    clock,
+    demo_key,
+    loopback,
+    sandbox,
+    sandbox_settings,
+)
 
-__all__ = ["admin", "employee", "org", "task_syncs"]
+__all__ = [
+    "admin",
+    "clock",
+    "demo_key",
+    "employee",
+    "loopback",
+    "org",
+    "sandbox",
+    "sandbox_settings",
+    "settings",
+    "task_syncs",
+]
 
 TASK_SYNC_LISTENER = "tests.task_sync"
 
@@ -23,6 +44,23 @@ class TaskSyncs:
     def __init__(self) -> None:
         self.seen: list[uuid.UUID] = []
         self.failing: set[uuid.UUID] = set()
+
+
+@pytest.fixture
+def settings(
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    sandbox: RunningSandbox,
+    demo_key: tuple[Path, str],
+) -> Iterator[Settings]:
+    """The demo organisation's integrations point at a sandbox that answers: a sweep's users
+    really sync their inboxes there."""
+    monkeypatch.setenv("SANDBOX_PUBLIC_URL", sandbox.url)
+    monkeypatch.setenv("SANDBOX_JWT_KEY_FILE", str(demo_key[0]))
+    monkeypatch.setenv("NOTIFICATIONS_SUMMARY_WINDOW_SECONDS", "0")
+    reset_settings()
+    yield get_settings()
+    reset_settings()
 
 
 @pytest.fixture

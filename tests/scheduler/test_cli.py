@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 
@@ -75,9 +77,41 @@ def test_a_bad_cron_or_time_zone_refuses_to_start(
 
 @pytest.mark.slow
 def test_jobs_run_from_the_shell_until_the_run_finishes(tmp_path: Path, project_root: Path) -> None:
-    env = _env(tmp_path)
+    # The sweep's users sync their inboxes at the sources: the demo's sandbox must answer.
+    port = _free_port()
+    env = _env(tmp_path, SANDBOX_PUBLIC_URL=f"http://127.0.0.1:{port}/sandbox")
     assert _run(["migrate"], env, project_root).returncode == 0
     assert _run(["seed-demo"], env, project_root).returncode == 0
+    sandbox = _start(["sandbox", "--port", str(port)], env, project_root)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/sandbox/", sandbox)
+        _jobs_run(env, project_root)
+    finally:
+        sandbox.send_signal(signal.SIGTERM)
+        sandbox.communicate(timeout=30)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _wait_for(url: str, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[0]
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} never answered")
+
+
+def _jobs_run(env: dict[str, str], project_root: Path) -> None:
 
     listed = _run(["jobs", "list"], env, project_root)
     assert listed.returncode == 0, listed.stderr
