@@ -134,3 +134,19 @@ async def tasks(
     assert response.status_code == 200, response.text
     page: dict[str, Any] = response.json()
     return page
+
+
+async def received_actions(sandbox: RunningSandbox, source: str, **params: str) -> list[Any]:
+    """The task actions the sandbox's ``source`` (oracle, yardi) received, newest first."""
+    async with httpx.AsyncClient() as http:
+        response = await http.get(f"{sandbox.url}/{source}/actions", params=params)
+    assert response.status_code == 200, response.text
+    found: list[Any] = response.json()["items"]
+    return found
+
+
+async def decide_elsewhere(sandbox: RunningSandbox, source: str, **body: Any) -> None:
+    """Decide a task at the source directly, as someone using Oracle or Yardi itself."""
+    async with httpx.AsyncClient() as http:
+        response = await http.post(f"{sandbox.url}/{source}/decisions", json=body)
+    assert response.status_code == 200, response.text

@@ -235,6 +235,7 @@ def _lease_details(detail: LeasingApprovalDetail) -> dict[str, Any]:
         "workflow": detail.workflow_name,
         "record_code": detail.record_code,
         "property": detail.property_code,
+        "property_name": detail.property_name,
         "unit": detail.unit,
         "applicant": detail.tenant,
         "requested_by": detail.requested_by,

@@ -36,8 +36,10 @@ __all__ = [
 @pytest.fixture
 def settings(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     """The test settings, with one attempt per call: an injected fault reaches the caller at
-    once instead of after real retry waits."""
+    once instead of after real retry waits. A profile sync asks the inboxes for the user's
+    tasks, and the pushes of the tasks they find go out at once, so ``settle`` can finish."""
     monkeypatch.setenv("HTTP_RETRY_ATTEMPTS", "1")
+    monkeypatch.setenv("NOTIFICATIONS_SUMMARY_WINDOW_SECONDS", "0")
     reset_settings()
     yield get_settings()
     reset_settings()

@@ -18,7 +18,14 @@ from app.contracts.user import UserTaskSyncRequested
 from app.events.testing import capture_events
 from app.sandbox.state import Fault
 from tests.factories import Account, create_org, logged_in_user, problem_code, settle
-from tests.inbox_support import EMMA, RunningSandbox, request_sync, tasks
+from tests.inbox_support import (
+    EMMA,
+    RunningSandbox,
+    decide_elsewhere,
+    received_actions,
+    request_sync,
+    tasks,
+)
 
 TASKS = "/api/v1/procurement/tasks"
 APPROVALS = "/api/v1/procurement/approvals"
@@ -96,12 +103,13 @@ async def test_approve_once_with_a_key_replays_and_a_reject_after_answers_409(
     answer = first.json()
     assert answer["outcome"] == "succeeded"
     assert answer["task"]["status"] == "approved"
-    decisions = connected.state.task_decisions
-    assert list(decisions) == [int(task["task_id"])]
-    assert (decisions[int(task["task_id"])].outcome, decisions[int(task["task_id"])].actor) == (
-        "APPROVE",
+    (received,) = await received_actions(connected, "oracle")
+    assert (received["task"], received["user"], received["action"]) == (
+        task["task_id"],
         EMMA,
+        "APPROVE",
     )
+    assert (received["comment"], received["outcome"]) == ("Looks right", "succeeded")
     (audit,) = captured.of(ProcurementApprovalAudited)
     assert (audit.outcome, str(audit.approval_id)) == ("succeeded", answer["approval_id"])
     (closed,) = captured.of(ProcurementTaskClosed)
@@ -113,7 +121,7 @@ async def test_approve_once_with_a_key_replays_and_a_reject_after_answers_409(
     reject = await client.post(url, json={"action": "REJECT"}, headers=employee.headers)
     assert reject.status_code == 409
     assert problem_code(reject) == "task_already_decided"
-    assert len(decisions) == 1
+    assert len(await received_actions(connected, "oracle")) == 1
 
     await settle(app)
     trail = (await client.get(APPROVALS, headers=employee.headers)).json()
@@ -151,11 +159,7 @@ async def test_a_task_decided_at_the_source_between_syncs_is_closed_and_publishe
 ) -> None:
     listed = await synced(app, client, employee)
     gone = listed[0]
-    from app.sandbox.state import Decision
-
-    connected.state.task_decisions[int(gone["task_id"])] = Decision(
-        outcome="APPROVE", comment=None, actor=EMMA, at=connected.state.clock()
-    )
+    await decide_elsewhere(connected, "oracle", task=int(gone["task_id"]), action="APPROVE")
     with capture_events(app.state.emitter) as captured:
         await request_sync(app, employee)
     (closed,) = captured.of(ProcurementTaskClosed)
@@ -170,11 +174,9 @@ async def test_a_task_decided_at_the_source_between_syncs_is_closed_and_publishe
 async def test_acting_on_a_task_decided_elsewhere_answers_409_and_audits_the_failure(
     app: FastAPI, client: httpx.AsyncClient, employee: Account, connected: RunningSandbox
 ) -> None:
-    from app.sandbox.state import Decision
-
     task = (await synced(app, client, employee))[0]
-    connected.state.task_decisions[int(task["task_id"])] = Decision(
-        outcome="REJECT", comment=None, actor="someone", at=connected.state.clock()
+    await decide_elsewhere(
+        connected, "oracle", task=int(task["task_id"]), action="REJECT", actor="ALEX.ADMIN"
     )
     response = await client.post(
         f"{TASKS}/{task['id']}/actions", json={"action": "APPROVE"}, headers=employee.headers

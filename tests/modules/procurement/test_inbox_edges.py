@@ -23,7 +23,7 @@ from app.modules.procurement.models import (
 )
 from app.sandbox.state import Fault
 from tests.factories import Account, logged_in_user, problem_code
-from tests.inbox_support import EMMA, RunningSandbox, connect, request_sync, tasks
+from tests.inbox_support import RunningSandbox, connect, decide_elsewhere, request_sync, tasks
 
 TASKS = "/api/v1/procurement/tasks"
 
@@ -194,11 +194,7 @@ async def test_the_decided_task_reads_closed_without_calling_the_source(
 ) -> None:
     await request_sync(app, employee)
     task = (await tasks(client, "procurement", employee))["items"][0]
-    from app.sandbox.state import Decision
-
-    connected.state.task_decisions[int(task["task_id"])] = Decision(
-        outcome="APPROVE", comment=None, actor=EMMA, at=connected.state.clock()
-    )
+    await decide_elsewhere(connected, "oracle", task=int(task["task_id"]), action="APPROVE")
     detail = (await client.get(f"{TASKS}/{task['id']}", headers=employee.headers)).json()
     assert (detail["status"], detail["actions"], detail["details"]) == ("closed", [], {})
     before = connected.state.traffic["oracle"].requests
