@@ -116,12 +116,16 @@ def main() -> None:
 
 
 async def _run(url: str, base: str) -> None:
-    from app.core.connections.schemas import IntegrationKind, OracleFusionChanges, YardiChanges
-    from app.core.connections.service import set_connection
     from app.core.db import session_scope, utcnow
     from app.core.inbox.source import InboxUser
     from app.core.security import Principal
     from app.core.settings import get_settings
+    from app.integrations.connections.schemas import (
+        IntegrationKind,
+        OracleFusionChanges,
+        YardiChanges,
+    )
+    from app.integrations.connections.service import set_connection
     from app.main import create_app
     from app.modules.hr.service import inbox as hr
     from app.modules.leasing.service import inbox as leasing

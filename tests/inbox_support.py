@@ -17,12 +17,12 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from app.contracts.user import UserTaskSyncRequested
-from app.core.connections.schemas import IntegrationKind, OracleFusionChanges, YardiChanges
-from app.core.connections.service import set_connection
 from app.core.db import session_scope
 from app.core.inbox.settings import get_inbox_settings
 from app.core.settings import Settings, get_settings, reset_settings
 from app.events import publish
+from app.integrations.connections.schemas import IntegrationKind, OracleFusionChanges, YardiChanges
+from app.integrations.connections.service import set_connection
 from tests.factories import Account, admin, employee, org, settle
 from tests.integrations.conftest import (
     PASSWORD,

@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 
-from app.core.connections.service import IntegrationDisabled, IntegrationNotConfigured
 from app.core.db import own_transaction
 from app.core.inbox.source import (
     InboxUser,
@@ -29,6 +28,7 @@ from app.core.inbox.source import (
     SourceUnavailable,
     TaskRef,
 )
+from app.integrations.connections.service import IntegrationDisabled, IntegrationNotConfigured
 from app.integrations.errors import (
     ActionNotAllowedError,
     ConflictError,
@@ -37,10 +37,10 @@ from app.integrations.errors import (
     RateLimitedError,
     UnavailableError,
 )
-from app.integrations.http import CircuitOpenError
 from app.integrations.oracle_fusion import OracleFusionClient
 from app.integrations.oracle_fusion.models import TaskDetail, TaskSummary
 from app.integrations.runtime import get_integrations
+from app.integrations.transport.wire import CircuitOpenError
 from app.integrations.yardi import YardiClient
 from app.integrations.yardi.models import LeasingApproval, LeasingApprovalDetail
 

@@ -4,29 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-T = TypeVar("T")
+from app.core.schemas import Page, RequestBody
 
 Action = Literal["APPROVE", "REJECT"]
 TaskStatus = Literal["pending", "approved", "rejected", "closed"]
 MAX_BULK = 50
 MAX_COMMENT = 2000
-
-
-class Strict(BaseModel):
-    """A request body: unknown fields are refused."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    total: int
-    limit: int
-    offset: int
 
 
 class TaskOut(BaseModel):
@@ -63,7 +50,7 @@ class TaskDetailOut(TaskOut):
     details: dict[str, Any]
 
 
-class ActionIn(Strict):
+class ActionIn(RequestBody):
     action: Action
     comment: str | None = Field(default=None, max_length=MAX_COMMENT)
 
@@ -78,7 +65,7 @@ class BulkItemIn(ActionIn):
     id: uuid.UUID
 
 
-class BulkIn(Strict):
+class BulkIn(RequestBody):
     items: list[BulkItemIn] = Field(min_length=1, max_length=MAX_BULK)
 
 
