@@ -6,6 +6,7 @@ re-entering the password.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
@@ -40,8 +41,23 @@ class OracleFusionConnection(Connection):
             if not self.is_set("jwt_private_key"):
                 raise ValueError("jwt auth needs a private key")
             assert self.jwt_private_key is not None
-            load_rsa_private_key(self.jwt_private_key.get_secret_value())
+            _check_private_key(self.jwt_private_key.get_secret_value())
         return self
+
+
+_CHECKED_KEYS: set[str] = set()
+"""Digests of the private keys that loaded: a connection is read on every client built, and
+loading an RSA key takes a tenth of a second."""
+
+
+def _check_private_key(pem: str) -> None:
+    digest = hashlib.sha256(pem.encode()).hexdigest()
+    if digest in _CHECKED_KEYS:
+        return
+    load_rsa_private_key(pem)
+    if len(_CHECKED_KEYS) >= 1000:
+        _CHECKED_KEYS.clear()
+    _CHECKED_KEYS.add(digest)
 
 
 class OracleFusionChanges(BaseModel):
