@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from app.console import install_console
 from app.core import health
 from app.core.errors import install_error_handlers
+from app.core.inputs import RequestLimits
 from app.core.logging import configure_logging
 from app.core.middleware import CorrelationIdMiddleware
 from app.core.security import install_session_validator
@@ -72,7 +73,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.emitter = emitter
     install_error_handlers(app)
     install_integration_error_handler(app)
-    app.add_middleware(CorrelationIdMiddleware)
+    app.add_middleware(
+        RequestLimits,
+        max_body_bytes=settings.app.max_body_bytes,
+        small_body_bytes=settings.app.max_auth_body_bytes,
+        small_body_paths=(f"{API_PREFIX}/auth/", "/console/login"),
+    )
+    app.add_middleware(CorrelationIdMiddleware)  # outermost: every answer carries the id
     app.include_router(health.router)
     app.include_router(events_router, prefix=API_PREFIX)
     app.include_router(deliveries_router, prefix=API_PREFIX)

@@ -93,8 +93,9 @@ class UserTaskSyncRequested(Event):
 class UserCredentialsChanged(Event):
     """A user's password was set. It carries the argon2id hash only, never the plaintext.
 
-    The auth module keeps the hash in its credentials read model. Subscribe inline only, so the
-    hash never lands in the outbox or a log.
+    The auth module keeps the hash in its credentials read model and ends the user's sessions,
+    all but ``kept_session_id`` (the session of a user who set their own password). Subscribe
+    inline only, so the hash never lands in the outbox or a log.
     """
 
     name: ClassVar[str] = "user.credentials.changed"
@@ -102,6 +103,7 @@ class UserCredentialsChanged(Event):
 
     user_id: uuid.UUID
     password_hash: str = Field(min_length=1, repr=False)
+    kept_session_id: uuid.UUID | None = None
 
 
 class UserResyncRequested(Event):

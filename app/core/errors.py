@@ -7,6 +7,7 @@ the request's ``correlation_id``. Clients never see a stack trace.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -144,8 +145,17 @@ async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status, exc.code, exc.detail, headers=exc.headers, **exc.extra)
 
 
+_BODY_PARSE_FAILED = "There was an error parsing the body"
+MALFORMED_BODY = {"loc": ("body",), "msg": "The body is not valid JSON", "type": "json_invalid"}
+"""A body that is not JSON (bad syntax, invalid UTF-8, nested too deep) is one 422."""
+
+
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _BODY_PARSE_FAILED:
+        # FastAPI answers invalid JSON with 422 but invalid UTF-8 or too-deep JSON with this
+        # 400: a malformed body is answered one way, 422 at the location "body".
+        return validation_problem([MALFORMED_BODY])
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     if exc.status_code == 404 and detail == "Not Found":
@@ -153,20 +163,38 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, code, detail, headers=dict(exc.headers or {}))
 
 
+MAX_VALIDATION_ERRORS = 20
+"""A 422 lists at most this many errors (``errors_total`` says how many there were)."""
+_MAX_PART = 100
+_MAX_MSG = 300
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
 def _jsonable_error(error: dict[str, Any]) -> dict[str, Any]:
-    # The offending input is never echoed: it may be a password or a private key.
+    # The offending input is never echoed: it may be a password or a private key. A location
+    # part may be a key the client sent, so it is clipped like the message.
     return {
-        "loc": list(error.get("loc", ())),
-        "msg": error.get("msg", ""),
+        "loc": [p if isinstance(p, int) else _clip(str(p), _MAX_PART) for p in error["loc"]],
+        "msg": _clip(str(error.get("msg", "")), _MAX_MSG),
         "type": error.get("type"),
     }
 
 
+def validation_problem(raw_errors: Sequence[dict[str, Any]]) -> JSONResponse:
+    """The 422 of invalid input: the first errors, each with its location, and their total."""
+    errors = [_jsonable_error(e) for e in raw_errors[:MAX_VALIDATION_ERRORS]]
+    fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in errors)
+    more = len(raw_errors) - len(errors)
+    detail = f"Invalid request: {fields}" + (f" and {more} more." if more else ".")
+    return problem(422, "validation_error", detail, errors=errors, errors_total=len(raw_errors))
+
+
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [_jsonable_error(e) for e in exc.errors()]
-    fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in errors)
-    return problem(422, "validation_error", f"Invalid request: {fields}.", errors=errors)
+    return validation_problem(exc.errors())
 
 
 def internal_error_response() -> JSONResponse:

@@ -49,6 +49,10 @@ class AppSettings(BaseSettings):
     """Proxies whose X-Forwarded-* headers uvicorn trusts (comma-separated, or ``*``)."""
     seed_demo: bool = False
     """Seed the demo organisation at start (``make run`` turns it on). Refused in prod."""
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Largest request body accepted; a larger one is 413 ``payload_too_large``."""
+    max_auth_body_bytes: int = Field(default=16 * 1024, ge=1024)
+    """Largest body of the login and token routes, which anyone may call."""
 
     @property
     def json_logs(self) -> bool:

@@ -72,15 +72,25 @@ async def delete_account(session: AsyncSession, *, user_id: uuid.UUID) -> None:
 
 
 async def set_password_hash(
-    session: AsyncSession, *, user_id: uuid.UUID, password_hash: str
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    password_hash: str,
+    kept_session_id: uuid.UUID | None = None,
 ) -> None:
-    """Keep a user's new argon2id hash."""
+    """Keep a user's new argon2id hash, and end their sessions but ``kept_session_id``.
+
+    Whoever held the old password (or a session opened with it) is out once it changes.
+    """
     account = await repository.get_account(session, user_id)
     if account is None:
         logger.warning("credentials for unknown user %s ignored", user_id)
         return
     account.password_hash = password_hash
     await session.flush()
+    await service.revoke_user_sessions(
+        session, user_id=user_id, reason="password_changed", keep=kept_session_id
+    )
 
 
 def _apply(account: Account, user: UserSnapshot) -> None:

@@ -42,5 +42,8 @@ async def when_user_deleted_revoke_access(event: UserDeleted) -> None:
 async def when_user_credentials_changed_store_hash(event: UserCredentialsChanged) -> None:
     async with session_scope() as session:
         await accounts.set_password_hash(
-            session, user_id=event.user_id, password_hash=event.password_hash
+            session,
+            user_id=event.user_id,
+            password_hash=event.password_hash,
+            kept_session_id=event.kept_session_id,
         )

@@ -258,9 +258,14 @@ async def revoke_session(
     return True
 
 
-async def revoke_user_sessions(session: AsyncSession, *, user_id: uuid.UUID, reason: str) -> int:
-    """End every live session of a user (deleted or deactivated); emits ``auth.logout`` each."""
-    sessions = await repository.live_sessions_of(session, user_id)
+async def revoke_user_sessions(
+    session: AsyncSession, *, user_id: uuid.UUID, reason: str, keep: uuid.UUID | None = None
+) -> int:
+    """End every live session of a user but ``keep``; emits ``auth.logout`` for each.
+
+    Used when a user is deleted or deactivated, or their password is set.
+    """
+    sessions = [s for s in await repository.live_sessions_of(session, user_id) if s.id != keep]
     for auth_session in sessions:
         await _revoke(auth_session, reason=reason)
     await session.flush()

@@ -204,7 +204,9 @@ async def update_user(
         else:
             await publish(event)
     if password is not None:
-        await _publish_password(settings, user, password)
+        # A new password ends the user's other sessions (a reset locks out whoever had it).
+        kept = actor.session_id if actor.user_id == user.id else None
+        await _publish_password(settings, user, password, kept_session_id=kept, must_apply=True)
     return user
 
 
@@ -228,7 +230,9 @@ async def delete_user(session: AsyncSession, *, actor: Principal, user_id: uuid.
     await _publish_access_change(UserDeleted(organization_id=user.organization_id, user_id=user.id))
 
 
-async def _publish_access_change(event: UserUpdated | UserDeleted) -> None:
+async def _publish_access_change(
+    event: UserUpdated | UserDeleted | UserCredentialsChanged,
+) -> None:
     """Publish an event whose listeners end or downgrade the user's sessions; they must succeed.
 
     Raises:
@@ -277,14 +281,25 @@ async def end_device_session(session: AsyncSession, *, event: UserLoggedOut) -> 
         await session.flush()
 
 
-async def _publish_password(settings: Settings, user: User, password: str) -> None:
-    await publish(
-        UserCredentialsChanged(
-            organization_id=user.organization_id,
-            user_id=user.id,
-            password_hash=hash_password(settings, password),
-        ),
+async def _publish_password(
+    settings: Settings,
+    user: User,
+    password: str,
+    *,
+    kept_session_id: uuid.UUID | None = None,
+    must_apply: bool = False,
+) -> None:
+    """Publish the new password's hash; ``must_apply`` when sessions must end with it."""
+    event = UserCredentialsChanged(
+        organization_id=user.organization_id,
+        user_id=user.id,
+        password_hash=hash_password(settings, password),
+        kept_session_id=kept_session_id,
     )
+    if must_apply:
+        await _publish_access_change(event)
+    else:
+        await publish(event)
 
 
 async def _flush_unique(session: AsyncSession) -> None:

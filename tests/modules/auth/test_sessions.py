@@ -152,3 +152,41 @@ async def test_logging_out_one_session_keeps_the_others(
     phone = await log_in(client, employee)
     assert (await client.post("/api/v1/auth/logout", headers=employee.headers)).status_code == 204
     assert (await client.get(ME, headers=phone.headers)).status_code == 200
+
+
+async def test_setting_a_password_ends_the_users_other_sessions(
+    client: httpx.AsyncClient, admin: Account, employee: Account
+) -> None:
+    second = await log_in(client, employee)  # the employee on a second device
+    response = await client.patch(
+        f"/api/v1/users/{employee.user_id}",
+        json={"password": "a-brand-new-password"},
+        headers=admin.headers,
+    )
+    assert response.status_code == 200, response.text
+    for account in (employee, second):  # an admin's reset ends every session of the user
+        refreshed = await client.post(REFRESH, json={"refresh_token": account.refresh_token})
+        assert refreshed.status_code == 401
+        assert problem_code(refreshed) == "session_revoked"
+        assert (await client.get(ME, headers=account.headers)).status_code == 401
+    # An admin who sets their own password keeps the session that did it, and only that one.
+    other_admin_session = await log_in(client, admin)
+    own = await client.patch(
+        f"/api/v1/users/{admin.user_id}",
+        json={"password": "another-new-password"},
+        headers=admin.headers,
+    )
+    assert own.status_code == 200, own.text
+    assert (await client.get(ME, headers=admin.headers)).status_code == 200
+    assert (await client.get(ME, headers=other_admin_session.headers)).status_code == 401
+    async with session_scope() as session:
+        reasons = set(
+            (
+                await session.scalars(
+                    select(AuthSession.revoked_reason).where(
+                        AuthSession.revoked_reason.is_not(None)
+                    )
+                )
+            ).all()
+        )
+    assert reasons == {"password_changed"}
