@@ -14,6 +14,7 @@ from app.core.errors import install_error_handlers
 from app.core.inputs import RequestLimits
 from app.core.logging import configure_logging
 from app.core.middleware import CorrelationIdMiddleware
+from app.core.openapi import install_openapi
 from app.core.security import install_session_validator
 from app.core.settings import Settings, ensure_safe, get_settings
 from app.events.api import router as events_router
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.emitter = emitter
     install_error_handlers(app)
+    install_openapi(app, api_prefix=API_PREFIX)
     install_integration_error_handler(app)
     app.add_middleware(
         RequestLimits,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.core.db import get_database
@@ -32,7 +33,11 @@ async def readyz() -> dict[str, str] | Response:
     return {"status": "ready", "database": "ok"}
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 async def metrics() -> Response:
-    """Expose Prometheus metrics."""
+    """Expose Prometheus metrics (the text exposition format)."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
