@@ -12,7 +12,7 @@ import os
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -99,6 +99,27 @@ def seed_demo() -> None:
     typer.echo("demo data seeded")
 
 
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's own limits: what it refuses in plain text before the app sees a request.
+
+    The h11 parser is chosen because it enforces a size limit on the request line and headers
+    (``APP_HTTP_MAX_HEADER_BYTES``); see docs/errors.md for what uvicorn answers by itself.
+    """
+    app = settings.app
+    return {
+        "host": app.host,
+        "port": app.port,
+        "log_config": None,
+        "proxy_headers": True,
+        "forwarded_allow_ips": app.forwarded_allow_ips,
+        "http": "h11",
+        "h11_max_incomplete_event_size": app.http_max_header_bytes,
+        "timeout_keep_alive": app.http_keep_alive_seconds,
+        "limit_concurrency": app.http_max_concurrency,
+        "timeout_graceful_shutdown": 30,
+    }
+
+
 @cli.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (APP_HOST).")] = None,
@@ -123,13 +144,8 @@ def serve(
     uvicorn.run(
         "app.main:create_app",
         factory=True,
-        host=settings.app.host,
-        port=settings.app.port,
         reload=reload,
-        log_config=None,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.app.forwarded_allow_ips,
-        timeout_graceful_shutdown=30,
+        **server_options(settings),
     )
 
 

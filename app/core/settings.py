@@ -53,6 +53,12 @@ class AppSettings(BaseSettings):
     """Largest request body accepted; a larger one is 413 ``payload_too_large``."""
     max_auth_body_bytes: int = Field(default=16 * 1024, ge=1024)
     """Largest body of the login and token routes, which anyone may call."""
+    http_max_header_bytes: int = Field(default=16 * 1024, ge=4096)
+    """Largest request line plus headers uvicorn reads; beyond it, it answers 400 itself."""
+    http_keep_alive_seconds: int = Field(default=5, ge=1)
+    """How long an idle keep-alive connection stays open."""
+    http_max_concurrency: int | None = Field(default=None, ge=1)
+    """Connections plus requests in flight before uvicorn answers 503 itself (None: no cap)."""
 
     @property
     def json_logs(self) -> bool:

@@ -7,10 +7,10 @@ next to its client; ``app/integrations/connections`` stores them per organisatio
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 
 class IntegrationKind(StrEnum):
@@ -48,3 +48,12 @@ class Connection(BaseModel):
     def is_set(self, name: str) -> bool:
         value = getattr(self, name)
         return isinstance(value, SecretStr) and bool(value.get_secret_value())
+
+
+def secret_change() -> Any:
+    """A secret of a change: leave it out to keep the stored one; an empty one is refused.
+
+    An empty secret would be stored as "not set" and leave a connection that no longer
+    validates, so every secret of both integrations is at least one character (422 otherwise).
+    """
+    return Field(default=None, min_length=1)

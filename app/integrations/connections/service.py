@@ -53,6 +53,11 @@ class InvalidIntegrationSettings(AppError):
     detail = "The integration settings are invalid."
 
 
+class StoredConnectionInvalid(Conflict):
+    code = "integration_connection_invalid"
+    detail = "The stored connection is incomplete or invalid; set it again."
+
+
 def check_allowed_host(base_url: str) -> None:
     """Refuse a base URL whose host ``HTTP_ALLOWED_HOSTS`` does not list.
 
@@ -75,6 +80,32 @@ def _load(row: IntegrationConnection, box: SecretBox) -> Connection:
 
     Raises:
         SecretsUnreadable: no configured key opens them (logged with whose they are).
+        StoredConnectionInvalid: what is stored no longer makes a valid connection (stored
+            before a rule existed, for example an empty secret); a PUT with the missing
+            fields repairs it.
+    """
+    cls = CONNECTION_TYPES[IntegrationKind(row.kind)]
+    try:
+        return cls.model_validate(_stored(row, box))
+    except ValidationError as exc:
+        logger.error(
+            "the stored %s connection of organisation %s does not validate: %s",
+            row.kind,
+            row.organization_id,
+            _describe(exc),
+        )
+        raise StoredConnectionInvalid(
+            f"The stored {row.kind} connection is incomplete or invalid "
+            f"({_describe(exc)}); set the missing fields again with PUT.",
+            integration=row.kind,
+        ) from None
+
+
+def _stored(row: IntegrationConnection, box: SecretBox) -> dict[str, Any]:
+    """Return the stored values of a connection, secrets opened, without validating them.
+
+    Raises:
+        SecretsUnreadable: no configured key opens them (logged with whose they are).
     """
     cls = CONNECTION_TYPES[IntegrationKind(row.kind)]
     try:
@@ -92,13 +123,12 @@ def _load(row: IntegrationConnection, box: SecretBox) -> Connection:
             integration=row.kind,
         ) from None
     stored = {**(row.options or {}), **secrets}
-    values = {
+    return {
         **{name: value for name, value in stored.items() if name in cls.model_fields},
         "base_url": row.base_url,
         "auth_mode": row.auth_mode,
         "enabled": row.enabled,
     }
-    return cls.model_validate(values)
 
 
 async def get_connection(
@@ -166,7 +196,8 @@ async def set_connection(
     box = _box(box)
     cls = CONNECTION_TYPES[kind]
     row = await repository.get(session, organization_id=organization_id, kind=kind.value)
-    current: dict[str, Any] = _plain(_load(row, box)) if row is not None else {}
+    # What is stored is merged unvalidated: a change that supplies what it lacks repairs it.
+    current: dict[str, Any] = _stored(row, box) if row is not None else {}
     merged = {**current, **_plain_changes(changes)}
     try:
         connection = cls.model_validate(merged)
@@ -282,13 +313,6 @@ async def rotate_secrets(*, batch_size: int = 100, box: SecretBox | None = None)
     return report
 
 
-def _plain(connection: Connection) -> dict[str, Any]:
-    return {
-        name: value.get_secret_value() if isinstance(value, SecretStr) else value
-        for name, value in connection
-    }
-
-
 def _plain_changes(changes: BaseModel) -> dict[str, Any]:
     return {
         name: value.get_secret_value() if isinstance(value, SecretStr) else value
@@ -312,6 +336,7 @@ __all__ = [
     "OracleFusionConnection",
     "SecretsRotation",
     "SecretsUnreadable",
+    "StoredConnectionInvalid",
     "YardiConnection",
     "describe_connection",
     "get_connection",

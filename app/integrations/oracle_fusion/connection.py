@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from app.integrations.connection import Connection, IntegrationKind
+from app.integrations.connection import Connection, IntegrationKind, secret_change
 from app.integrations.oracle_fusion.auth import load_rsa_private_key
 
 
@@ -69,8 +69,8 @@ class OracleFusionChanges(BaseModel):
     enabled: bool | None = None
     auth_mode: Literal["basic", "jwt"] | None = None
     username: str | None = None
-    password: SecretStr | None = None
-    jwt_private_key: SecretStr | None = None
+    password: SecretStr | None = secret_change()
+    jwt_private_key: SecretStr | None = secret_change()
     jwt_issuer: str | None = None
     jwt_key_id: str | None = None
     framework_version: int | None = None

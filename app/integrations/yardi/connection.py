@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from app.integrations.connection import Connection, IntegrationKind
+from app.integrations.connection import Connection, IntegrationKind, secret_change
 
 
 class YardiConnection(Connection):
@@ -21,12 +21,12 @@ class YardiConnection(Connection):
 
     auth_mode: Literal["body"] = "body"
     username: str = Field(min_length=1, max_length=200)
-    password: SecretStr
+    password: SecretStr = Field(min_length=1)
     server_name: str = Field(min_length=1, max_length=200)
     database: str = Field(min_length=1, max_length=200)
     platform: str = Field(default="SQL Server", max_length=50)
     interface_entity: str = Field(min_length=1, max_length=200)
-    interface_license: SecretStr
+    interface_license: SecretStr = Field(min_length=1)
     property_id: str | None = Field(default=None, max_length=100)
 
 
@@ -38,10 +38,10 @@ class YardiChanges(BaseModel):
     base_url: str | None = None
     enabled: bool | None = None
     username: str | None = None
-    password: SecretStr | None = None
+    password: SecretStr | None = secret_change()
     server_name: str | None = None
     database: str | None = None
     platform: str | None = None
     interface_entity: str | None = None
-    interface_license: SecretStr | None = None
+    interface_license: SecretStr | None = secret_change()
     property_id: str | None = None
