@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import math
 import secrets
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -149,8 +152,11 @@ async def count_login_attempt(
     Record, count and take-back are one short transaction, ``session``'s, which the caller
     commits before the password is checked (so concurrent guesses see each other: of N
     parallel wrong guesses, at most the limit have their password checked) and which needs no
-    other connection. Attempts on one key queue behind each other here, so none of them counts
-    without seeing the others. The limits apply whether or not the email exists.
+    other connection. Attempts on one email queue behind each other, so none counts without
+    seeing the others: within the process before they take a connection (a burst never holds
+    the pool while it waits), and across processes on the email's advisory lock. Attempts from
+    one address do not queue: under a burst the address count may pass its limit by a few.
+    The limits apply whether or not the email exists.
 
     Raises:
         LoginThrottled: too many recent failures for this email or client address, with
@@ -164,24 +170,44 @@ async def count_login_attempt(
         (EMAIL, _key(EMAIL, email), security.login_max_failures),
         (ADDRESS, _key(ADDRESS, address), security.login_address_max_failures),
     )
-    await repository.lock_failure_keys(session, key_hashes=sorted(key for _, key, _ in keys))
-    await repository.prune_failures(session, before=now - window)
-    ids: list[uuid.UUID] = []
-    for scope, key_hash, _ in keys:
-        failure = LoginFailure(id=uuid.uuid4(), scope=scope, key_hash=key_hash, failed_at=now)
-        session.add(failure)
-        ids.append(failure.id)
-    await session.flush()
-    retry_after = 0.0
-    for scope, key_hash, limit in keys:
-        count, oldest = await repository.failures_since(
-            session, scope=scope, key_hash=key_hash, since=now - window
-        )
-        if count > limit and oldest is not None:
-            retry_after = max(retry_after, (oldest + window - now).total_seconds())
+    async with _one_at_a_time(keys[0][1]):
+        await repository.lock_failure_keys(session, key_hashes=[keys[0][1]])
+        await repository.prune_failures(session, before=now - window)
+        ids: list[uuid.UUID] = []
+        for scope, key_hash, _ in keys:
+            failure = LoginFailure(id=uuid.uuid4(), scope=scope, key_hash=key_hash, failed_at=now)
+            session.add(failure)
+            ids.append(failure.id)
+        await session.flush()
+        retry_after = 0.0
+        for scope, key_hash, limit in keys:
+            count, oldest = await repository.failures_since(
+                session, scope=scope, key_hash=key_hash, since=now - window
+            )
+            if count > limit and oldest is not None:
+                retry_after = max(retry_after, (oldest + window - now).total_seconds())
     if retry_after > 0:
         raise LoginThrottled(retry_after=math.ceil(retry_after))
     return LoginAttempt(tuple(ids))
+
+
+_queues: dict[str, tuple[asyncio.Lock, int]] = {}
+
+
+@asynccontextmanager
+async def _one_at_a_time(key: str) -> AsyncIterator[None]:
+    """Run the block for one ``key`` at a time in this process, in arrival order."""
+    lock, waiting = _queues.get(key, (asyncio.Lock(), 0))
+    _queues[key] = (lock, waiting + 1)
+    try:
+        async with lock:
+            yield
+    finally:
+        lock, waiting = _queues[key]
+        if waiting == 1:
+            del _queues[key]
+        else:
+            _queues[key] = (lock, waiting - 1)
 
 
 def _key(scope: str, value: str) -> str:
