@@ -7,6 +7,7 @@ the request's ``correlation_id``. Clients never see a stack trace.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -79,6 +80,14 @@ class Unauthorized(AppError):
         super().__init__(detail, **kwargs)
 
 
+def retry_after_value(seconds: float | None) -> str:
+    """Return a ``Retry-After`` header value: whole seconds, rounded up, at least 1.
+
+    The one way every answer that says when to come back writes it: never sooner than asked.
+    """
+    return str(max(1, math.ceil(seconds or 0)))
+
+
 class Forbidden(AppError):
     status = 403
     code = "forbidden"
@@ -91,8 +100,8 @@ class TooManyRequests(AppError):
     detail = "Too many requests; retry later."
 
     def __init__(self, detail: str | None = None, *, retry_after: int, **kwargs: Any) -> None:
-        kwargs.setdefault("headers", {"Retry-After": str(max(1, int(retry_after)))})
-        super().__init__(detail, retry_after=max(1, int(retry_after)), **kwargs)
+        kwargs.setdefault("headers", {"Retry-After": retry_after_value(retry_after)})
+        super().__init__(detail, retry_after=int(retry_after_value(retry_after)), **kwargs)
 
 
 class UpstreamError(AppError):

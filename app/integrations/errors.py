@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import httpx
+
+from app.integrations.transport.wire import CircuitOpenError, parse_retry_after
+
 
 class IntegrationError(Exception):
     """A call to an external system failed.
@@ -119,3 +123,44 @@ def for_status(
         status=status,
         retry_after=retry_after if keep_retry_after else None,
     )
+
+
+def error_from_response(
+    response: httpx.Response,
+    detail: str,
+    *,
+    integration: str,
+    conflict: type[ConflictError] = ConflictError,
+) -> IntegrationError:
+    """Return the typed error for a non-2xx answer, its ``Retry-After`` read the one way.
+
+    Args:
+        response: the answer (its status and its ``Retry-After`` header are read).
+        detail: the system's own message, as its client extracted it.
+        integration: ``oracle_fusion``, ``yardi``...
+        conflict: the conflict class for 409 and 412 (Oracle's task calls: already decided).
+    """
+    return for_status(
+        response.status_code,
+        detail,
+        integration=integration,
+        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        conflict=conflict,
+    )
+
+
+def error_from_transport(exc: httpx.TransportError, *, integration: str) -> UnavailableError:
+    """Return the typed error for a call that got no answer: every client maps it this way.
+
+    An open breaker says when to come back; a timeout and a refused or dropped connection
+    name their kind.
+    """
+    if isinstance(exc, CircuitOpenError):
+        return UnavailableError(
+            "circuit open after repeated failures",
+            integration=integration,
+            retry_after=exc.retry_after,
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return UnavailableError(f"timed out ({type(exc).__name__})", integration=integration)
+    return UnavailableError(f"no answer ({type(exc).__name__})", integration=integration)

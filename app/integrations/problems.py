@@ -10,7 +10,7 @@ import logging
 
 from fastapi import FastAPI, Request, Response
 
-from app.core.errors import problem
+from app.core.errors import problem, retry_after_value
 from app.integrations.errors import IntegrationError
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ _UPSTREAM_DETAIL = {
 async def _integration_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, IntegrationError)
     status = _UPSTREAM_STATUS.get(exc.kind, 502)
-    headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if exc.retry_after else None
+    headers = {"Retry-After": retry_after_value(exc.retry_after)} if exc.retry_after else None
     # The system's own message stays in the log: it may describe the tenant's internals.
     logger.warning("unmapped %s error reached the client: %s", exc.integration, exc.detail)
     return problem(

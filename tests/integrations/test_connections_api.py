@@ -151,7 +151,7 @@ async def test_only_admins_of_the_same_organisation(
             RateLimitedError("slow down", integration="yardi", retry_after=7.2),
             503,
             "upstream_rate_limited",
-            "7",
+            "8",  # whole seconds, rounded up: never sooner than the system asked
         ),
         (
             AuthError("pod 7 says no", integration="oracle_fusion", status=401),

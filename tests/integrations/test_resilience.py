@@ -15,6 +15,7 @@ from app.integrations.errors import NotFoundError, RateLimitedError, Unavailable
 from app.integrations.oracle_fusion import OracleFusionClient
 from app.integrations.transport import BreakerRegistry, BreakerState, ResiliencePolicy, build_client
 from app.integrations.transport.wire import MAX_RETRY_AFTER_SECONDS, parse_retry_after
+from app.integrations.yardi import YardiClient
 from app.sandbox import Fault
 from tests.integrations.conftest import FakeClock, RunningSandbox, SleepRecorder
 
@@ -311,3 +312,20 @@ def test_retry_after_headers_parse_to_a_bounded_wait() -> None:
     assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now=now) == MAX_RETRY_AFTER_SECONDS
     for garbage in ("", "  ", "soon", "\uff11\uff12", "-5", None):
         assert parse_retry_after(garbage, now=now) is None, garbage
+
+
+async def test_every_client_names_a_call_that_got_no_answer_the_same_way(
+    oracle: Oracle,
+    yardi: Callable[..., YardiClient],
+    sandbox: RunningSandbox,
+    make_http: Http,
+) -> None:
+    for name in ("oracle", "yardi"):
+        sandbox.state.inject(name, Fault(504, delay_seconds=0.5, times=1))
+    tight = httpx.Timeout(5.0, read=0.05)
+    with pytest.raises(UnavailableError, match=r"^oracle_fusion: timed out \(ReadTimeout\)$"):
+        await oracle(EMMA, http=make_http(timeout=tight, attempts=1)).list_tasks()
+    with pytest.raises(UnavailableError, match=r"^yardi: timed out \(ReadTimeout\)$"):
+        await yardi(http=make_http("yardi", timeout=tight, attempts=1)).pending_approvals(
+            approver=EMMA
+        )

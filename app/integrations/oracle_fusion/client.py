@@ -20,12 +20,12 @@ from app.integrations.errors import (
     BadRequestError,
     NotFoundError,
     ProtocolError,
+    error_from_transport,
 )
 from app.integrations.oracle_fusion import parsing
 from app.integrations.oracle_fusion.errors import (
     INTEGRATION,
     error_from_response,
-    error_from_transport,
 )
 from app.integrations.oracle_fusion.models import (
     LineManager,
@@ -303,7 +303,7 @@ class OracleFusionClient:
                 extensions=wire.extensions(tenant=self.tenant),
             )
         except httpx.TransportError as exc:
-            raise error_from_transport(exc) from exc
+            raise error_from_transport(exc, integration=INTEGRATION) from exc
 
     @staticmethod
     def _json(response: httpx.Response) -> Mapping[str, Any]:

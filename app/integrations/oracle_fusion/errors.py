@@ -13,13 +13,8 @@ from http import HTTPStatus
 
 import httpx
 
-from app.integrations.errors import (
-    ConflictError,
-    IntegrationError,
-    UnavailableError,
-    for_status,
-)
-from app.integrations.transport.wire import CircuitOpenError, parse_retry_after
+from app.integrations import errors
+from app.integrations.errors import ConflictError, IntegrationError
 
 INTEGRATION = "oracle_fusion"
 MAX_DETAIL = 500
@@ -54,23 +49,6 @@ def error_from_response(
     response: httpx.Response, *, conflict: type[ConflictError] = ConflictError
 ) -> IntegrationError:
     """Return the typed error for a non-2xx answer."""
-    return for_status(
-        response.status_code,
-        error_detail(response),
-        integration=INTEGRATION,
-        retry_after=parse_retry_after(response.headers.get("Retry-After")),
-        conflict=conflict,
+    return errors.error_from_response(
+        response, error_detail(response), integration=INTEGRATION, conflict=conflict
     )
-
-
-def error_from_transport(exc: httpx.TransportError) -> UnavailableError:
-    """Return the typed error for a call that got no answer."""
-    if isinstance(exc, CircuitOpenError):
-        return UnavailableError(
-            "circuit open after repeated failures",
-            integration=INTEGRATION,
-            retry_after=exc.retry_after,
-        )
-    if isinstance(exc, httpx.TimeoutException):
-        return UnavailableError(f"timed out ({type(exc).__name__})", integration=INTEGRATION)
-    return UnavailableError(f"no answer ({type(exc).__name__})", integration=INTEGRATION)

@@ -20,11 +20,11 @@ from app.integrations.errors import (
     AlreadyDecidedError,
     BadRequestError,
     ProtocolError,
-    UnavailableError,
+    error_from_response,
+    error_from_transport,
     for_status,
 )
 from app.integrations.transport import wire
-from app.integrations.transport.wire import CircuitOpenError, parse_retry_after
 from app.integrations.yardi import soap
 from app.integrations.yardi.errors import INTEGRATION
 from app.integrations.yardi.models import (
@@ -160,13 +160,12 @@ class YardiClient:
             finally:
                 await response.aclose()
         except httpx.TransportError as exc:
-            raise _unavailable(exc) from exc
+            raise error_from_transport(exc, integration=INTEGRATION) from exc
         if response.status_code != 200 and not _looks_like_xml(response, content):
-            raise for_status(
-                response.status_code,
+            raise error_from_response(
+                response,
                 content[:500].decode("utf-8", "replace").strip() or response.reason_phrase,
                 integration=INTEGRATION,
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
             )
         root = soap.parse(content)
         failure = soap.fault_of(root, response.status_code)
@@ -191,16 +190,6 @@ class YardiClient:
 
 def _looks_like_xml(response: httpx.Response, content: bytes) -> bool:
     return "xml" in response.headers.get("Content-Type", "") and content.lstrip().startswith(b"<")
-
-
-def _unavailable(exc: httpx.TransportError) -> UnavailableError:
-    if isinstance(exc, CircuitOpenError):
-        return UnavailableError(
-            "circuit open after repeated failures",
-            integration=INTEGRATION,
-            retry_after=exc.retry_after,
-        )
-    return UnavailableError(f"no answer ({type(exc).__name__})", integration=INTEGRATION)
 
 
 def _date(value: str | None) -> date | None:

@@ -11,7 +11,6 @@ restart does not lose it.
 from __future__ import annotations
 
 import logging
-import math
 import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +23,7 @@ from app.contracts.user import (
     UserUpdated,
 )
 from app.core.db import utcnow
-from app.core.errors import AppError
+from app.core.errors import AppError, retry_after_value
 from app.core.security import EMPLOYEE_TYPE, Principal, UserNotEmployee
 from app.events import publish
 from app.integrations.errors import IntegrationError
@@ -209,7 +208,7 @@ def _sync_failure(failures: list[BaseException]) -> AppError:
             transient = False
     if not transient:
         return ProfileSyncFailed(causes=sorted(causes))
-    retry_after = str(max(1, math.ceil(max(waits, default=0))))
+    retry_after = retry_after_value(max(waits, default=0))
     return ProfileSyncFailed(
         "Oracle Fusion is unavailable or throttling us; retry later.",
         status=503,
