@@ -1,8 +1,22 @@
-"""Test harness: one throw-away database per run, built by the migrations; clean tables per test.
+"""Test harness: one throw-away database per run, built by the migrations; every table emptied
+after each test.
+
+How tests are isolated (the one model of this suite):
+
+- **Per run**: a new database (a temporary SQLite file, or ``wfh_test_<pid>_<random>`` on the
+  PostgreSQL server of ``TEST_DATABASE_URL``), migrated to head by alembic, dropped at the end.
+  Parallel runs never share one.
+- **Per test**: the ``db`` fixture opens the process database, and afterwards deletes every row of
+  every table (children first). Tests do NOT run inside one rolled-back transaction: the code
+  under test commits for real (requests, listeners' and jobs' ``session_scope()``, the relay's
+  own sessions, LISTEN/NOTIFY, worker and CLI subprocesses), and a rolled-back outer transaction
+  would hide exactly the commits we test. So a test may commit freely and sees no other test's
+  rows; one that creates something outside the tables (a probe table, a file) removes it itself.
+- **Per test, in memory**: ``settings`` are re-read from the environment, and the ``app`` fixture
+  builds a fresh application (its own emitter, integrations and relay) with its lifespan running.
 
 The suite runs on SQLite by default and on PostgreSQL when ``TEST_DATABASE_URL`` names a server
-(``make test`` does both). Each test gets a fresh app whose lifespan runs, and every table is
-emptied afterwards, so tests never see each other's rows.
+(``make test`` does both).
 """
 
 from __future__ import annotations

@@ -2,38 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.cli import run_app, sqlite_env, start_app
+
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "APP_"))}
-    env.update(
-        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
-        APP_ENV="dev",
-        APP_LOG_LEVEL="WARNING",
-    )
-    env.update(extra)
-    return env
+    return sqlite_env(tmp_path, **extra)
 
 
 def _run(args: list[str], env: dict[str, str], root: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        env=env,
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_app(args, env, root)
 
 
 def test_migrate_then_seed_demo_is_idempotent(tmp_path: Path, project_root: Path) -> None:
@@ -102,14 +87,7 @@ def _free_port() -> int:
 def test_serve_answers_health_and_stops_on_sigint(tmp_path: Path, project_root: Path) -> None:
     port = _free_port()
     env = _env(tmp_path, PORT=str(port), APP_SEED_DEMO="true")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve"],
-        env=env,
-        cwd=project_root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_app(["serve"], env, project_root)
     try:
         deadline = time.monotonic() + 60
         ready = None

@@ -11,7 +11,6 @@ import asyncio
 import inspect
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -24,6 +23,7 @@ from sqlalchemy import text
 from app.core.db import Database, session_scope
 from app.events import AppEmitter, Event, RetryPolicy, current_envelope, listener
 from app.events.outbox import OutboxSink
+from tests.cli import app_env, start_app
 
 ORG = uuid.UUID("00000000-0000-4000-8000-000000000001")
 PROBE_LISTENER = "tests.outbox.probe"
@@ -159,30 +159,21 @@ async def until(
 
 def worker_env(database_url: str, **overrides: str) -> dict[str, str]:
     """The environment of a ``python -m app worker`` running :data:`listeners` on a fast relay."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "EVENTS_"))}
-    env.update(
-        DATABASE_URL=database_url,
-        APP_ENV="test",
-        APP_LOG_LEVEL="WARNING",
-        EVENTS_EXTRA_LISTENERS="tests.events.outbox_support:listeners",
-        EVENTS_RELAY_CONCURRENCY="8",
-        EVENTS_RELAY_LEASE_SECONDS="2",
-        EVENTS_RELAY_HEARTBEAT_SECONDS="0.5",
-        EVENTS_RELAY_POLL_MIN_SECONDS="0.05",
-        EVENTS_RELAY_POLL_MAX_SECONDS="0.5",
-        OUTBOX_PROBE_DELAY_MS="20",
-    )
-    env.update(overrides)
-    return env
+    values = {
+        "DATABASE_URL": database_url,
+        "APP_ENV": "test",
+        "APP_LOG_LEVEL": "WARNING",
+        "EVENTS_EXTRA_LISTENERS": "tests.events.outbox_support:listeners",
+        "EVENTS_RELAY_CONCURRENCY": "8",
+        "EVENTS_RELAY_LEASE_SECONDS": "2",
+        "EVENTS_RELAY_HEARTBEAT_SECONDS": "0.5",
+        "EVENTS_RELAY_POLL_MIN_SECONDS": "0.05",
+        "EVENTS_RELAY_POLL_MAX_SECONDS": "0.5",
+        "OUTBOX_PROBE_DELAY_MS": "20",
+    }
+    return app_env(**{**values, **overrides})
 
 
 def start_worker(env: dict[str, str], root: Path) -> subprocess.Popen[str]:
     """Start ``python -m app worker`` in ``root``; its output (stdout and stderr) is piped."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "app", "worker"],
-        env=env,
-        cwd=root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return start_app(["worker"], env, root)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -19,6 +18,7 @@ from app.events.outbox import OutboxDelivery, OutboxEvent
 from app.events.outbox import service as outbox
 from app.events.outbox.cli import parse_time
 from app.events.testing import run_pending
+from tests.cli import run_app
 from tests.events.outbox_support import (
     ORG,
     PROBE_LISTENER,
@@ -181,15 +181,7 @@ def test_times_parse_as_iso_8601_or_ages() -> None:
 
 
 def _cli(args: list[str], database_url: str, root: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app", "events", *args],
-        env=worker_env(database_url, COLUMNS="200"),
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_app(["events", *args], worker_env(database_url, COLUMNS="200"), root)
 
 
 @pytest.mark.slow

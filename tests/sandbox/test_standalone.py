@@ -2,36 +2,25 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
+from tests.cli import app_env, run_app, start_app
 from tests.sandbox.test_mount import _free_port
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "APP_", "SANDBOX_"))
-    }
-    env.update(APP_ENV="dev", APP_LOG_LEVEL="WARNING", SANDBOX_JWT_KEY_FILE=str(tmp_path / "k.pem"))
-    env.update(extra)
-    return env
+    return app_env(SANDBOX_JWT_KEY_FILE=str(tmp_path / "k.pem"), **extra)
 
 
 def test_the_standalone_sandbox_serves_the_mounted_paths(
     tmp_path: Path, project_root: Path
 ) -> None:
     port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app", "sandbox", "--port", str(port)],
-        env=_env(tmp_path, SANDBOX_USERS="10"),
-        cwd=project_root,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+    process = start_app(
+        ["sandbox", "--port", str(port)], _env(tmp_path, SANDBOX_USERS="10"), project_root
     )
     try:
         base = f"http://127.0.0.1:{port}/sandbox"
@@ -41,7 +30,7 @@ def test_the_standalone_sandbox_serves_the_mounted_paths(
                 index = httpx.get(f"{base}/", timeout=1)
                 break
             except httpx.TransportError:
-                assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                assert process.poll() is None, process.stdout.read() if process.stdout else ""
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
         assert index.json()["users"] == 10
@@ -57,14 +46,11 @@ def test_the_standalone_sandbox_serves_the_mounted_paths(
 
 
 def test_the_standalone_sandbox_refuses_prod(tmp_path: Path, project_root: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "app", "sandbox", "--port", "1"],
-        env=_env(tmp_path, APP_ENV="prod", AUTH_JWT_SECRET="x" * 40, AUTH_ENCRYPTION_KEY="k" * 40),
-        cwd=project_root,
-        capture_output=True,
-        text=True,
+    result = run_app(
+        ["sandbox", "--port", "1"],
+        _env(tmp_path, APP_ENV="prod", AUTH_JWT_SECRET="x" * 40, AUTH_ENCRYPTION_KEY="k" * 40),
+        project_root,
         timeout=60,
-        check=False,
     )
     assert result.returncode == 1
     assert "never runs with APP_ENV=prod" in result.stderr

@@ -2,54 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.cli import run_app, sqlite_env, start_app
+
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DATABASE_", "APP_", "SCHEDULER_", "EVENTS_"))
-    }
-    env.update(
-        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}",
-        APP_ENV="dev",
-        APP_LOG_LEVEL="WARNING",
-    )
-    env.update(extra)
-    return env
+    return sqlite_env(tmp_path, **extra)
 
 
-def _run(args: list[str], env: dict[str, str], root: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        env=env,
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
-def _start(args: list[str], env: dict[str, str], root: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "app", *args],
-        env=env,
-        cwd=root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+_run = run_app
+_start = start_app
 
 
 @pytest.mark.parametrize(

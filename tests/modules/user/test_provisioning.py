@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -17,6 +14,7 @@ from app.core.db import session_scope
 from app.modules.user.models import User
 from app.modules.user.provisioning import DEMO_PASSWORD, DEMO_USERS
 from app.runtime import seed_demo_data
+from tests.cli import run_app, sqlite_env
 from tests.factories import login
 
 
@@ -42,29 +40,10 @@ async def test_the_demo_seed_is_idempotent_and_its_accounts_log_in(
         assert (await login(client, email, DEMO_PASSWORD)).status_code == 200
 
 
-def _run(args: list[str], env: dict[str, str], root: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        env=env,
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_org_and_user_create_commands(tmp_path: Path, project_root: Path) -> None:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "APP_", "EVENTS_"))
-    }
-    env.update(
-        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
-        APP_ENV="dev",
-        APP_LOG_LEVEL="WARNING",
-    )
-    assert _run(["migrate"], env, project_root).returncode == 0
-    created = _run(
+    env = sqlite_env(tmp_path)
+    assert run_app(["migrate"], env, project_root).returncode == 0
+    created = run_app(
         [
             "org", "create", "--name", "Acme",
             "--admin-email", "Boss@Acme.com", "--admin-password", "s3cret-pass",
@@ -74,7 +53,7 @@ def test_org_and_user_create_commands(tmp_path: Path, project_root: Path) -> Non
     )  # fmt: skip
     assert created.returncode == 0, created.stderr
     assert "Acme" in created.stdout
-    again = _run(
+    again = run_app(
         [
             "org",
             "create",
@@ -90,7 +69,7 @@ def test_org_and_user_create_commands(tmp_path: Path, project_root: Path) -> Non
     )
     assert again.returncode == 1
     assert again.stderr.startswith("error (organization_exists): "), again.stderr
-    user = _run(
+    user = run_app(
         [
             "user", "create", "--org", "Acme", "--email", "worker@acme.com",
             "--password", "worker-pass", "--user-type", "CONTRACTOR", "--first-name", "Wes",
@@ -99,14 +78,14 @@ def test_org_and_user_create_commands(tmp_path: Path, project_root: Path) -> Non
         project_root,
     )  # fmt: skip
     assert user.returncode == 0, user.stderr
-    missing = _run(
+    missing = run_app(
         ["user", "create", "--org", "Nope", "--email", "a@acme.com", "--password", "long-enough"],
         env,
         project_root,
     )
     assert missing.returncode == 1
     assert "organization_not_found" in missing.stderr
-    bad = _run(
+    bad = run_app(
         ["user", "create", "--org", "Acme", "--email", "nope", "--password", "long-enough"],
         env,
         project_root,
