@@ -1,4 +1,5 @@
-"""``python -m app events ...``: list, inspect, retry, discard and replay durable deliveries.
+"""``python -m app events ...``: the event catalog; list, inspect, retry, discard and replay durable
+deliveries.
 
 ``app/cli.py`` mounts :func:`events_cli`; its commands run in the process runtime, whose
 application emitter knows the durable listeners that replay and ``max_attempts`` need.
@@ -10,6 +11,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -19,6 +21,7 @@ from app.core.commands import run_command
 from app.core.db import get_database, session_scope, utcnow
 from app.core.settings import get_settings
 from app.events.app_emitter import AppEmitter
+from app.events.catalog import catalog_table, replace_table
 from app.events.outbox import service
 from app.events.outbox.models import DeliveryStatus
 from app.events.outbox.schemas import MAX_BIGINT, DeliveryDetail, DeliveryPage, ReplayResult
@@ -76,6 +79,30 @@ def events_cli() -> typer.Typer:
                 raise typer.BadParameter(exc.detail) from None
 
         return run_command(main)
+
+    @group.command("catalog")
+    def catalog(
+        update: Annotated[
+            Path | None,
+            typer.Option(
+                "--update",
+                help="Rewrite the table between this Markdown file's catalog markers.",
+                dir_okay=False,
+                exists=True,
+            ),
+        ] = None,
+    ) -> None:
+        """Print the event catalog as a Markdown table (every event, its publisher, listeners)."""
+
+        async def work(emitter: AppEmitter) -> str:
+            return catalog_table(emitter.catalog())
+
+        table = run(work)
+        if update is None:
+            typer.echo(table, nl=False)
+            return
+        update.write_text(replace_table(update.read_text(), table))
+        typer.echo(f"{update} updated")
 
     @group.command("deliveries")
     def deliveries(
