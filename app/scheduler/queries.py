@@ -13,7 +13,7 @@ from app.scheduler import repository, service
 from app.scheduler.catalog import get_job, registered_jobs
 from app.scheduler.engine import job_triggers, next_run_at
 from app.scheduler.errors import JobNotFound
-from app.scheduler.schemas import JobList, JobOut, RunOut, RunPage
+from app.scheduler.schemas import JobList, JobRead, RunPage, RunRead
 
 
 def job_or_404(job_id: str) -> JobSpec:
@@ -36,14 +36,14 @@ async def list_jobs(
     for job in jobs:
         last = await repository.last_run(session, job.id, organization_id)
         items.append(
-            JobOut(
+            JobRead(
                 id=job.id,
                 description=job.description,
                 cron=job.cron(),
                 cron_setting=job.cron_setting,
                 time_zone=settings.timezone,
                 next_run_at=next_run_at(triggers[job.id], now),
-                last_run=RunOut.model_validate(last) if last is not None else None,
+                last_run=RunRead.model_validate(last) if last is not None else None,
                 freshness_seconds=await service.freshness_seconds(
                     session, job_id=job.id, organization_id=organization_id, now=now
                 )
@@ -62,5 +62,5 @@ async def list_runs(
         session, job_id, organization_id, limit=limit, offset=offset
     )
     return RunPage(
-        items=[RunOut.model_validate(run) for run in runs], total=total, limit=limit, offset=offset
+        items=[RunRead.model_validate(run) for run in runs], total=total, limit=limit, offset=offset
     )

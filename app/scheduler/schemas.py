@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from app.core.schemas import Page
 
 
-class RunOut(BaseModel):
+class RunRead(BaseModel):
     """One run of a job for the organisation."""
 
     model_config = ConfigDict(from_attributes=True)
@@ -35,7 +35,7 @@ class RunOut(BaseModel):
     error: str | None
 
 
-class JobOut(BaseModel):
+class JobRead(BaseModel):
     """A job, when it runs next, and its last run for the organisation."""
 
     id: str
@@ -44,17 +44,17 @@ class JobOut(BaseModel):
     cron_setting: str
     time_zone: str
     next_run_at: datetime | None
-    last_run: RunOut | None
+    last_run: RunRead | None
     freshness_seconds: float | None
     """The age of the oldest last successful run among the users of the latest finished run
     (for ``task_sweep``: how stale the worst inbox is); None before a run has finished."""
 
 
 class JobList(BaseModel):
-    items: list[JobOut]
+    items: list[JobRead]
 
 
-RunPage = Page[RunOut]
+RunPage = Page[RunRead]
 """One page of a job's runs, newest first."""
 
 

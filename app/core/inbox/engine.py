@@ -42,14 +42,14 @@ from app.core.inbox.errors import (
 from app.core.inbox.models import PENDING
 from app.core.inbox.schemas import (
     ActionOut,
-    ApprovalOut,
     ApprovalPage,
+    ApprovalRead,
     BulkItemIn,
     BulkOut,
     BulkResult,
-    TaskDetailOut,
-    TaskOut,
+    TaskDetailRead,
     TaskPage,
+    TaskRead,
 )
 from app.core.inbox.settings import InboxSettings, get_inbox_settings
 from app.core.inbox.source import (
@@ -315,14 +315,14 @@ class TaskInbox:
             return "failed"
         return "synced"
 
-    async def get_task(self, principal: Principal, row_id: uuid.UUID) -> TaskDetailOut:
+    async def get_task(self, principal: Principal, row_id: uuid.UUID) -> TaskDetailRead:
         """Return the caller's task with the actions and details its source gives now."""
         async with own_transaction() as session:
             row = await self._own_task(session, principal, row_id)
             ref = TaskRef(row.task_id, row.source_ref)
         user = await self._user(principal)
         if row.status != PENDING:
-            return TaskDetailOut(**self._out(row).model_dump(), actions=[], details={})
+            return TaskDetailRead(**self._out(row).model_dump(), actions=[], details={})
         try:
             live = await self.source.read(user, ref)
         except SourceTaskGone:
@@ -331,8 +331,8 @@ class TaskInbox:
             raise _app_error(exc) from exc
         if not live.pending:
             row = await self._close_gone(principal, row_id)
-            return TaskDetailOut(**self._out(row).model_dump(), actions=[], details={})
-        return TaskDetailOut(
+            return TaskDetailRead(**self._out(row).model_dump(), actions=[], details={})
+        return TaskDetailRead(
             **self._out(row).model_dump(), actions=list(live.actions), details=dict(live.details)
         )
 
@@ -353,8 +353,8 @@ class TaskInbox:
                 await self.events.closed(row, reason=NO_LONGER_PENDING)
             return row
 
-    def _out(self, row: Any) -> TaskOut:
-        return TaskOut(
+    def _out(self, row: Any) -> TaskRead:
+        return TaskRead(
             id=row.id,
             task_id=row.task_id,
             source=self.source.name,
@@ -639,7 +639,7 @@ class TaskInbox:
                 offset=offset,
             )
             items = [
-                ApprovalOut(
+                ApprovalRead(
                     id=r.id,
                     user_id=r.user_id,
                     task_id=r.task_id,

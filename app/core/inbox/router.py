@@ -17,7 +17,7 @@ from app.core.inbox.schemas import (
     ApprovalPage,
     BulkIn,
     BulkOut,
-    TaskDetailOut,
+    TaskDetailRead,
     TaskPage,
 )
 from app.core.security import CallerBriefly
@@ -64,8 +64,8 @@ def inbox_router(inbox: TaskInbox, *, prefix: str, tag: str) -> APIRouter:
         """Approve or reject 1 to 50 tasks; each item is answered on its own."""
         return await inbox.act_many(principal, body.items)
 
-    @router.get("/tasks/{task_id}", response_model=TaskDetailOut, summary=f"One {name} task")
-    async def read_task(task_id: uuid.UUID, principal: CallerBriefly) -> TaskDetailOut:
+    @router.get("/tasks/{task_id}", response_model=TaskDetailRead, summary=f"One {name} task")
+    async def read_task(task_id: uuid.UUID, principal: CallerBriefly) -> TaskDetailRead:
         """Read my task, with the actions and details its source gives now."""
         return await inbox.get_task(principal, task_id)
 

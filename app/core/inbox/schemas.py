@@ -16,7 +16,7 @@ MAX_BULK = 50
 MAX_COMMENT = 2000
 
 
-class TaskOut(BaseModel):
+class TaskRead(BaseModel):
     """A task of the local inbox."""
 
     model_config = ConfigDict(from_attributes=True)
@@ -36,14 +36,14 @@ class TaskOut(BaseModel):
     closed_at: datetime | None
 
 
-class TaskPage(Page[TaskOut]):
+class TaskPage(Page[TaskRead]):
     synced_at: datetime | None
     """The last successful sync of the whole inbox (None: never synced)."""
     refresh: Literal["synced", "timed_out", "failed", "skipped"] | None = None
     """With ``refresh=true``: whether the sync ran, or the page is the local copy."""
 
 
-class TaskDetailOut(TaskOut):
+class TaskDetailRead(TaskRead):
     """A task with what its source allows now and the module's details, read live."""
 
     actions: list[str]
@@ -57,7 +57,7 @@ class ActionIn(RequestBody):
 
 class ActionOut(BaseModel):
     outcome: Literal["succeeded"] = "succeeded"
-    task: TaskOut
+    task: TaskRead
     approval_id: uuid.UUID
 
 
@@ -82,7 +82,7 @@ class BulkOut(BaseModel):
     results: list[BulkResult]
 
 
-class ApprovalOut(BaseModel):
+class ApprovalRead(BaseModel):
     """One action attempt of the audit trail."""
 
     model_config = ConfigDict(from_attributes=True)
@@ -99,5 +99,5 @@ class ApprovalOut(BaseModel):
     acted_at: datetime
 
 
-class ApprovalPage(Page[ApprovalOut]):
+class ApprovalPage(Page[ApprovalRead]):
     pass

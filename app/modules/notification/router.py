@@ -12,9 +12,9 @@ from app.core.schemas import Page
 from app.core.security import CurrentUser
 from app.modules.notification import devices, preferences, service
 from app.modules.notification.schemas import (
-    DeviceIn,
-    DeviceOut,
-    NotificationOut,
+    DeviceCreate,
+    DeviceRead,
+    NotificationRead,
     Preferences,
     ReadAll,
     UnreadCount,
@@ -28,8 +28,10 @@ Limit = Annotated[int, Query(ge=1, le=200)]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 
 
-@router.post("/devices", response_model=DeviceOut, status_code=status.HTTP_201_CREATED)
-async def register_device(body: DeviceIn, principal: CurrentUser, session: DbSession) -> DeviceOut:
+@router.post("/devices", response_model=DeviceRead, status_code=status.HTTP_201_CREATED)
+async def register_device(
+    body: DeviceCreate, principal: CurrentUser, session: DbSession
+) -> DeviceRead:
     """Register a push device for the caller (a token another user held moves to the caller)."""
     device = await devices.register_device(
         session,
@@ -39,19 +41,19 @@ async def register_device(body: DeviceIn, principal: CurrentUser, session: DbSes
         platform=body.platform,
         name=body.name,
     )
-    return DeviceOut.model_validate(device)
+    return DeviceRead.model_validate(device)
 
 
-@router.get("/devices", response_model=Page[DeviceOut])
+@router.get("/devices", response_model=Page[DeviceRead])
 async def list_devices(
     principal: CurrentUser, session: DbSession, limit: Limit = 50, offset: Offset = 0
-) -> Page[DeviceOut]:
+) -> Page[DeviceRead]:
     """List the caller's active push devices, newest first."""
     rows, total = await devices.list_devices(
         session, user_id=principal.user_id, limit=limit, offset=offset
     )
-    items = [DeviceOut.model_validate(row) for row in rows]
-    return Page[DeviceOut](items=items, total=total, limit=limit, offset=offset)
+    items = [DeviceRead.model_validate(row) for row in rows]
+    return Page[DeviceRead](items=items, total=total, limit=limit, offset=offset)
 
 
 @router.delete("/devices/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -63,20 +65,20 @@ async def remove_device(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/notifications", response_model=Page[NotificationOut])
+@router.get("/notifications", response_model=Page[NotificationRead])
 async def list_notifications(
     principal: CurrentUser,
     session: DbSession,
     unread: bool = False,
     limit: Limit = 50,
     offset: Offset = 0,
-) -> Page[NotificationOut]:
+) -> Page[NotificationRead]:
     """List the caller's notifications, newest first; ``unread=true`` keeps the unread ones."""
     rows, total = await service.list_notifications(
         session, user_id=principal.user_id, unread=unread, limit=limit, offset=offset
     )
-    items = [NotificationOut.model_validate(row) for row in rows]
-    return Page[NotificationOut](items=items, total=total, limit=limit, offset=offset)
+    items = [NotificationRead.model_validate(row) for row in rows]
+    return Page[NotificationRead](items=items, total=total, limit=limit, offset=offset)
 
 
 @router.get("/notifications/unread-count", response_model=UnreadCount)
@@ -110,12 +112,12 @@ async def read_all(principal: CurrentUser, session: DbSession) -> ReadAll:
     return ReadAll(updated=await service.mark_all_read(session, user_id=principal.user_id))
 
 
-@router.post("/notifications/{notification_id}/read", response_model=NotificationOut)
+@router.post("/notifications/{notification_id}/read", response_model=NotificationRead)
 async def read_notification(
     notification_id: uuid.UUID, principal: CurrentUser, session: DbSession
-) -> NotificationOut:
+) -> NotificationRead:
     """Mark one of the caller's notifications read."""
     notification = await service.mark_read(
         session, user_id=principal.user_id, notification_id=notification_id
     )
-    return NotificationOut.model_validate(notification)
+    return NotificationRead.model_validate(notification)

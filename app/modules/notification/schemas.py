@@ -23,7 +23,7 @@ def _zones() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
-class DeviceIn(RequestBody):
+class DeviceCreate(RequestBody):
     token: str = Field(min_length=1, max_length=4096)
     platform: Platform
     name: str | None = Field(default=None, min_length=1, max_length=200)
@@ -36,7 +36,7 @@ class DeviceIn(RequestBody):
         return value
 
 
-class DeviceOut(BaseModel):
+class DeviceRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
@@ -48,7 +48,7 @@ class DeviceOut(BaseModel):
     last_seen_at: datetime
 
 
-class NotificationOut(BaseModel):
+class NotificationRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID

@@ -16,12 +16,12 @@ from app.modules.user import service, sync
 from app.modules.user.models import User
 from app.modules.user.repository import UserFilter
 from app.modules.user.schemas import (
-    LineManagerOut,
-    MeOut,
-    OrganizationOut,
+    LineManagerRead,
+    MeRead,
+    OrganizationRead,
     ResyncAccepted,
     UserCreate,
-    UserOut,
+    UserRead,
     UserUpdate,
 )
 
@@ -31,8 +31,8 @@ MAX_OFFSET = 2**63 - 1
 """The largest offset a database integer holds; a larger one is refused with a 422."""
 
 
-@router.get("/users/me", response_model=MeOut)
-async def read_me(principal: CurrentUser, session: DbSession) -> MeOut:
+@router.get("/users/me", response_model=MeRead)
+async def read_me(principal: CurrentUser, session: DbSession) -> MeRead:
     """Return the caller: role, type, organisation, profile fields and line managers."""
     user = await service.get_user(
         session,
@@ -43,16 +43,16 @@ async def read_me(principal: CurrentUser, session: DbSession) -> MeOut:
     return await _me(session, user)
 
 
-@router.put("/users/me/sync-profile", response_model=MeOut)
+@router.put("/users/me/sync-profile", response_model=MeRead)
 async def sync_my_profile(
     principal: RequireEmployeeType, session: DbSession, first_time: bool = False
-) -> MeOut:
+) -> MeRead:
     """Refresh the caller's profile from Oracle Fusion HCM and wait for the pipeline."""
     user = await sync.sync_my_profile(session, principal=principal, first_time=first_time)
     return await _me(session, user)
 
 
-@router.get("/users", response_model=Page[UserOut])
+@router.get("/users", response_model=Page[UserRead])
 async def list_users(
     admin: RequireAdmin,
     session: DbSession,
@@ -62,7 +62,7 @@ async def list_users(
     user_type: Annotated[UserType | None, Query(alias="type")] = None,
     active: bool | None = None,
     include_deleted: bool = False,
-) -> Page[UserOut]:
+) -> Page[UserRead]:
     """List the organisation's users, paged; filter by role, type and active."""
     users, total = await service.list_users(
         session,
@@ -73,14 +73,14 @@ async def list_users(
         limit=limit,
         offset=offset,
     )
-    items = [UserOut.model_validate(user) for user in users]
-    return Page[UserOut](items=items, total=total, limit=limit, offset=offset)
+    items = [UserRead.model_validate(user) for user in users]
+    return Page[UserRead](items=items, total=total, limit=limit, offset=offset)
 
 
-@router.post("/users", response_model=UserOut, status_code=status.HTTP_201_CREATED)
+@router.post("/users", response_model=UserRead, status_code=status.HTTP_201_CREATED)
 async def create_user(
     body: UserCreate, admin: RequireAdmin, session: DbSession, settings: CurrentSettings
-) -> UserOut:
+) -> UserRead:
     """Add a user to the organisation."""
     user = await service.create_user(
         session,
@@ -95,29 +95,29 @@ async def create_user(
         oracle_username=body.oracle_username,
         person_number=body.person_number,
     )
-    return UserOut.model_validate(user)
+    return UserRead.model_validate(user)
 
 
-@router.get("/users/{user_id}", response_model=UserOut)
-async def read_user(user_id: uuid.UUID, admin: RequireAdmin, session: DbSession) -> UserOut:
+@router.get("/users/{user_id}", response_model=UserRead)
+async def read_user(user_id: uuid.UUID, admin: RequireAdmin, session: DbSession) -> UserRead:
     """Return one user of the organisation."""
     user = await service.get_user(session, organization_id=admin.organization_id, user_id=user_id)
-    return UserOut.model_validate(user)
+    return UserRead.model_validate(user)
 
 
-@router.patch("/users/{user_id}", response_model=UserOut)
+@router.patch("/users/{user_id}", response_model=UserRead)
 async def update_user(
     user_id: uuid.UUID,
     body: UserUpdate,
     admin: RequireAdmin,
     session: DbSession,
     settings: CurrentSettings,
-) -> UserOut:
+) -> UserRead:
     """Change a user; only the fields sent change."""
     user = await service.update_user(
         session, settings=settings, actor=admin, user_id=user_id, changes=body.changes()
     )
-    return UserOut.model_validate(user)
+    return UserRead.model_validate(user)
 
 
 @router.delete("/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -153,16 +153,16 @@ async def resync_organization(admin: RequireAdmin, session: DbSession) -> Resync
     return ResyncAccepted(scope="organization")
 
 
-async def _me(session: DbSession, user: User) -> MeOut:
+async def _me(session: DbSession, user: User) -> MeRead:
     organization = await get_organization(session, user.organization_id)
-    base = UserOut.model_validate(user).model_dump()
-    return MeOut(
+    base = UserRead.model_validate(user).model_dump()
+    return MeRead(
         **base,
         work_email=user.work_email,
         job=user.job,
         department=user.department,
         business_unit=user.business_unit,
         profile_synced_at=user.profile_synced_at,
-        line_managers=[LineManagerOut.model_validate(m) for m in user.line_managers],
-        organization=OrganizationOut.model_validate(organization),
+        line_managers=[LineManagerRead.model_validate(m) for m in user.line_managers],
+        organization=OrganizationRead.model_validate(organization),
     )

@@ -55,7 +55,7 @@ class UserUpdate(RequestBody):
         return {name: getattr(self, name) for name in self.model_fields_set}
 
 
-class UserOut(BaseModel):
+class UserRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
@@ -74,7 +74,7 @@ class UserOut(BaseModel):
     updated_at: datetime
 
 
-class LineManagerOut(BaseModel):
+class LineManagerRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     person_number: str | None
@@ -82,14 +82,14 @@ class LineManagerOut(BaseModel):
     email: str | None
 
 
-class OrganizationOut(BaseModel):
+class OrganizationRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
     name: str
 
 
-class MeOut(UserOut):
+class MeRead(UserRead):
     """The caller, with the profile the Oracle Fusion sync fills (empty until it runs)."""
 
     work_email: str | None
@@ -97,8 +97,8 @@ class MeOut(UserOut):
     department: str | None
     business_unit: str | None
     profile_synced_at: datetime | None
-    line_managers: list[LineManagerOut]
-    organization: OrganizationOut
+    line_managers: list[LineManagerRead]
+    organization: OrganizationRead
 
 
 class ResyncAccepted(BaseModel):
