@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import ClassVar
 
 from app.events import Event
@@ -41,3 +42,8 @@ class PushScheduled(Event):
 
     push_id: uuid.UUID
     user_id: uuid.UUID
+    due_at: datetime | None = None
+    """When the window (or the user's quiet hours) ends: its delivery is written due then."""
+
+    def deliver_at(self) -> datetime | None:
+        return self.due_at

@@ -52,6 +52,15 @@ class Event(BaseModel):
         """
         return None
 
+    def deliver_at(self) -> datetime | None:
+        """Return when this event's durable deliveries become due.
+
+        The default, ``None``, means at once. Override it (for example to return a reminder's
+        time) to write the deliveries due later, so that no relay claims them before then; a
+        time already past means at once. It must be timezone-aware.
+        """
+        return None
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         name = cls.__dict__.get("name")

@@ -22,7 +22,7 @@ LISTENER_FAILURES = Counter(
 
 DURABLE_DELIVERIES = Counter(
     "workflow_hub_durable_deliveries_total",
-    "Durable delivery attempts, by listener and outcome (done, retry, dead, lost).",
+    "Durable delivery attempts, by listener and outcome (done, retry, dead, deferred, lost).",
     ["listener", "outcome"],
 )
 """One per attempt the relay finished: ``lost`` when another relay owned it by then."""

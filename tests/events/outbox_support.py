@@ -31,19 +31,24 @@ PROBE_POLICY = RetryPolicy(max_attempts=5, base_delay=0.05, max_delay=0.2)
 
 
 class ProbeEmitted(Event):
-    """A test event for the outbox; ``key`` orders it and ``dedupe`` deduplicates it."""
+    """A test event for the outbox; ``key`` orders it, ``dedupe`` deduplicates it and ``due``
+    delays its deliveries."""
 
     name: ClassVar[str] = "test.outbox.probe"
 
     n: int
     key: str | None = None
     dedupe: str | None = None
+    due: datetime | None = None
 
     def ordering_key(self) -> str | None:
         return self.key
 
     def dedupe_key(self) -> str | None:
         return self.dedupe
+
+    def deliver_at(self) -> datetime | None:
+        return self.due
 
 
 class OtherProbeEmitted(Event):

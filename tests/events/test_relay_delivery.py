@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy import bindparam, select, text, update
 from app.core.context import correlation_id_var
 from app.core.db import Database, session_scope, utcnow
 from app.events import (
+    Defer,
     DoNotRetry,
     RetryAfter,
     RetryPolicy,
@@ -177,6 +179,69 @@ async def test_retry_after_waits_as_long_as_asked(probe: Database) -> None:
     assert delivered.status == "done"
     assert delivered.errors[0]["message"] == "429 from Oracle"
     assert delivered.errors[0]["type"] == "app.events.outbox.errors.RetryAfter"
+
+
+async def test_defer_moves_the_due_time_without_spending_an_attempt_or_warning(
+    probe: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock()
+    emitter = ready_emitter(probe, flaky, clock=clock)
+    await emitter.emit_async(ProbeEmitted(organization_id=ORG, n=1))
+    until = clock.now + timedelta(hours=8)
+    _fail_next(
+        "tests.flaky",
+        Defer(until, "quiet hours"),
+        Defer(until + timedelta(minutes=5), "still quiet"),
+    )
+    caplog.set_level(logging.INFO, logger="app.events.outbox")
+    assert await run_pending(emitter, probe, clock=clock) == 1
+    waiting = await _delivery(probe)
+    assert (waiting.status, waiting.attempts, waiting.errors) == ("pending", 0, [])
+    assert waiting.last_error is None
+    assert waiting.available_at == until
+    clock.advance(8 * 3600 - 1)
+    assert await run_pending(emitter, probe, clock=clock) == 0
+    clock.advance(1)
+    assert await run_pending(emitter, probe, clock=clock) == 1  # deferred once more
+    assert (await _delivery(probe)).attempts == 0
+    clock.advance(300)
+    assert await run_pending(emitter, probe, clock=clock) == 1
+    delivered = await _delivery(probe)
+    assert (delivered.status, delivered.attempts, delivered.errors) == ("done", 1, [])
+    assert delivered.completed_at == clock.now
+    assert [n for _, n in await probe_rows(probe)] == [1]
+    assert [d.attempt for d, _, _ in seen] == [1, 1, 1]  # every run was a first attempt
+    deferred = [r for r in caplog.records if "deferred until" in r.getMessage()]
+    assert [(r.levelno, r.exc_info) for r in deferred] == [(logging.INFO, None)] * 2
+    assert "quiet hours" in deferred[0].getMessage()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_an_event_delivered_later_is_written_due_then(probe: Database) -> None:
+    clock = FakeClock()
+    emitter = ready_emitter(probe, flaky, clock=clock)
+    due = clock.now + timedelta(minutes=30)
+    async with session_scope():  # staged in a transaction, written at its commit
+        emitter.emit(ProbeEmitted(organization_id=ORG, n=1, due=due))
+    await emitter.emit_async(ProbeEmitted(organization_id=ORG, n=2, due=due))  # on its own
+    await emitter.emit_async(ProbeEmitted(organization_id=ORG, n=3, due=clock.now - timedelta(1)))
+    async with session_scope() as session:
+        rows = (
+            await session.execute(
+                select(OutboxDelivery.available_at, OutboxDelivery.attempts).order_by(
+                    OutboxDelivery.id
+                )
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [(due, 0), (due, 0), (clock.now, 0)]  # never in the past
+    assert await run_pending(emitter, probe, clock=clock) == 1
+    clock.advance(30 * 60 - 1)
+    assert await run_pending(emitter, probe, clock=clock) == 0
+    clock.advance(1)
+    assert await run_pending(emitter, probe, clock=clock) == 2
+    assert sorted(n for _, n in await probe_rows(probe)) == [1, 2, 3]
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await emitter.emit_async(ProbeEmitted(organization_id=ORG, n=4, due=datetime(2030, 1, 1)))
 
 
 async def test_do_not_retry_makes_a_dead_letter_at_once(probe: Database) -> None:

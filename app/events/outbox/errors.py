@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class RetryAfter(Exception):
     """Retry this delivery after ``seconds`` instead of the policy's backoff.
@@ -20,6 +22,28 @@ class RetryAfter(Exception):
         self.seconds = float(seconds)
         self.reason = reason
         super().__init__(reason or f"retry after {seconds:g} s")
+
+
+class Defer(Exception):
+    """Run this delivery again at ``until``: it is not due yet (a window that is still open).
+
+    Not a failure: the attempt is not counted toward ``max_attempts``, nothing joins the error
+    history, and the relay logs one INFO line. The listener's writes roll back as with any
+    raise, so raise it before writing. A delivery with an ordering key goes on holding back the
+    later deliveries of its key while it waits.
+
+    Args:
+        until: when the delivery is due again (timezone-aware; a moment already past makes it
+            due at once).
+        reason: why it waits, for the log.
+    """
+
+    def __init__(self, until: datetime, reason: str = "") -> None:
+        if until.tzinfo is None:
+            raise ValueError("Defer needs a timezone-aware time")
+        self.until = until
+        self.reason = reason
+        super().__init__(reason or f"deferred until {until.isoformat()}")
 
 
 class DoNotRetry(Exception):

@@ -35,7 +35,7 @@ from app.events.app_emitter import AppEmitter
 from app.events.metrics import DURABLE_DELIVERIES
 from app.events.outbox import repository
 from app.events.outbox.context import DeliveryContext, current_delivery_var
-from app.events.outbox.errors import DoNotRetry, LeaseLost, RetryAfter
+from app.events.outbox.errors import Defer, DoNotRetry, LeaseLost, RetryAfter
 from app.events.outbox.listen_notify import NotifyListener
 from app.events.outbox.repository import Claim, rebuild
 from app.events.outbox.service import prune_history
@@ -375,6 +375,8 @@ class Relay:
         except asyncio.CancelledError:
             await self._release(claimed)
             raise
+        except Defer as deferral:
+            await self._deferred(claimed, deferral)
         except Exception as exc:
             await self._failed(claimed, exc)
         finally:
@@ -386,6 +388,26 @@ class Relay:
             await asyncio.shield(repository.release(self.database, [claimed], now=self.clock()))
         except Exception:
             logger.warning("delivery %d: could not release it; its lease will expire", claimed.id)
+
+    async def _deferred(self, claimed: Claim, deferral: Defer) -> None:
+        """Move a delivery that is not due yet to ``deferral.until``; its attempt is not spent."""
+        try:
+            moved = await repository.defer(
+                self.database, claimed, until=deferral.until, now=self.clock()
+            )
+        except Exception:
+            logger.exception("delivery %d: could not defer it", claimed.id)
+            return
+        DURABLE_DELIVERIES.labels(claimed.listener_id, "deferred" if moved else "lost").inc()
+        logger.info(
+            "delivery %d of %s to %s deferred until %s: %s",
+            claimed.id,
+            claimed.name,
+            claimed.listener_id,
+            deferral.until.isoformat(),
+            deferral.reason or "not due yet",
+            extra={"correlation_id": claimed.correlation_id},
+        )
 
     async def _failed(self, claimed: Claim, exc: Exception) -> None:
         now = self.clock()

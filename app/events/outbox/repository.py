@@ -98,10 +98,17 @@ class NewEvent:
     ordering_key: str | None
     dedupe_key: str | None
     listener_ids: tuple[str, ...]
+    deliver_at: datetime | None = None
+    """When its deliveries become due (``Event.deliver_at``); at once when None or past."""
+
+    def due(self, now: datetime) -> datetime:
+        """When its deliveries become due, written at ``now``."""
+        return now if self.deliver_at is None else max(now, self.deliver_at)
 
 
 def insert_events(bind: Session | Connection, events: Sequence[NewEvent], *, now: datetime) -> None:
-    """Write ``events`` and their deliveries (due at ``now``) in ``bind``'s transaction.
+    """Write ``events`` and their deliveries (due at ``now`` or their ``deliver_at``) in
+    ``bind``'s transaction.
 
     An event whose name and dedupe key are already stored is dropped with its deliveries. On
     PostgreSQL, one statement writes everything and notifies the relays (at commit).
@@ -140,8 +147,9 @@ WITH ev AS (
     RETURNING id
 ), d AS (
     SELECT * FROM unnest(CAST(:d_events AS uuid[]), CAST(:d_listeners AS text[]),
-                         CAST(:d_names AS text[]), CAST(:d_ordering_keys AS text[]))
-         AS d(event_id, listener_id, event_name, ordering_key)
+                         CAST(:d_names AS text[]), CAST(:d_ordering_keys AS text[]),
+                         CAST(:d_due AS timestamptz[]))
+         AS d(event_id, listener_id, event_name, ordering_key, due)
 ), dead AS (
     -- The dead letters of these keys, locked FOR SHARE: an operator's retry or discard of one
     -- (which releases what it holds) waits for this commit, so what is written held here is
@@ -155,7 +163,7 @@ WITH ev AS (
     INSERT INTO outbox_deliveries (event_id, listener_id, event_name, ordering_key, status,
                                    attempts, available_at, errors, created_at, updated_at, held)
     SELECT d.event_id, d.listener_id, d.event_name, d.ordering_key, 'pending', 0,
-           CAST(:now AS timestamptz), CAST('[]' AS jsonb), CAST(:now AS timestamptz),
+           d.due, CAST('[]' AS jsonb), CAST(:now AS timestamptz),
            CAST(:now AS timestamptz),
            EXISTS (SELECT 1 FROM dead
                    WHERE dead.listener_id = d.listener_id AND dead.ordering_key = d.ordering_key)
@@ -186,6 +194,7 @@ def _postgresql_params(events: Sequence[NewEvent], now: datetime) -> dict[str, A
             "d_listeners",
             "d_names",
             "d_ordering_keys",
+            "d_due",
         )
     }
     for item in events:
@@ -200,7 +209,9 @@ def _postgresql_params(events: Sequence[NewEvent], now: datetime) -> dict[str, A
         columns["payloads"].append(json.dumps(item.payload, separators=(",", ":")))
         columns["ordering_keys"].append(item.ordering_key)
         columns["dedupe_keys"].append(item.dedupe_key)
+        due = item.due(now)
         for listener_id in item.listener_ids:
+            columns["d_due"].append(due)
             columns["d_events"].append(env.id)
             columns["d_listeners"].append(listener_id)
             columns["d_names"].append(env.name)
@@ -239,7 +250,7 @@ def _insert_sqlite(bind: Session | Connection, events: Sequence[NewEvent], now: 
             "ordering_key": item.ordering_key,
             "status": _PENDING,
             "attempts": 0,
-            "available_at": now,
+            "available_at": item.due(now),
             "errors": [],
             "created_at": now,
             "updated_at": now,
@@ -651,6 +662,26 @@ async def release(database: Database, claims: Sequence[Claim], *, now: datetime)
             )
             released += _rowcount(result)
     return released
+
+
+async def defer(database: Database, claimed: Claim, *, until: datetime, now: datetime) -> bool:
+    """Make a claimed delivery pending again at ``until``, its attempt not counted (``Defer``).
+
+    Returns:
+        False when the lease was lost meanwhile (another relay owns the delivery now).
+    """
+    async with database.engine.begin() as conn:
+        result = await conn.execute(
+            _fenced(claimed.id, claimed.token).values(
+                status=_PENDING,
+                attempts=DELIVERIES.c.attempts - 1,
+                available_at=max(until, now),
+                lease_until=None,
+                lease_token=None,
+                updated_at=now,
+            )
+        )
+        return _rowcount(result) == 1
 
 
 async def heartbeat(database: Database, tokens: Sequence[uuid.UUID], *, until: datetime) -> int:

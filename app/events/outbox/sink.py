@@ -101,8 +101,16 @@ def _new_event(envelope: Envelope, event: Event, subscriptions: Sequence[Subscri
         payload=event.model_dump(mode="json"),
         ordering_key=event.ordering_key(),
         dedupe_key=event.dedupe_key(),
+        deliver_at=_aware(event),
         listener_ids=tuple(map(_listener_id, subscriptions)),
     )
+
+
+def _aware(event: Event) -> datetime | None:
+    at = event.deliver_at()
+    if at is not None and at.tzinfo is None:
+        raise ValueError(f"{event.name}: deliver_at() must return a timezone-aware time")
+    return at
 
 
 def _listener_id(sub: Subscription) -> str:

@@ -23,7 +23,7 @@ from app.modules.notification import devices, service
 
 FCM_RETRY = RetryPolicy(max_attempts=10, base_delay=2.0, max_delay=600.0)
 """About an hour and a half of backoff before a push or a topic change is a dead letter.
-A push that waits for its window or quiet hours spends one attempt per wait."""
+A push waiting for its window or quiet hours spends none: its delivery is due at their end."""
 STORE_RETRY = RetryPolicy(max_attempts=8, base_delay=1.0, max_delay=120.0)
 
 

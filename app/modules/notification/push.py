@@ -2,8 +2,9 @@
 
 A notification joins the user's open push, or opens one due when the summary window closes
 (later, when the user is inside quiet hours). The push is a durable delivery
-(``notification.push.scheduled``): run before it is due, it asks the relay to come back at the
-due time, so nothing waits in memory. It sends one firebase-admin call per 500 devices, with
+(``notification.push.scheduled``) written due at that time, so nothing waits in memory; run
+while the user's quiet hours hold it (they may have changed meanwhile), it defers itself to
+their end (``Defer``: no attempt spent). It sends one firebase-admin call per 500 devices, with
 the delivery's idempotency key in the data and the push's id as collapse key and tag, so a
 repeat after a crash (between the send and the commit) replaces the first on the phone.
 """
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.contracts.notification import PushScheduled
 from app.core.db import savepoint
-from app.events import RetryAfter, publish
+from app.events import Defer, publish
 from app.integrations.fcm import MAX_BATCH, PushGateway, PushMessage, SendResult
 from app.modules.notification import clock, devices, preferences, repository
 from app.modules.notification.models import Device, Notification, Push
@@ -31,10 +32,6 @@ from app.modules.notification.quiet import QuietHours
 logger = logging.getLogger(__name__)
 
 MODULE_ORDER = ("procurement", "hr", "leasing")
-
-
-class PushNotDue(RetryAfter):
-    """The push's window (or the user's quiet hours) has not ended: run it again then."""
 
 
 class PushUnavailable(RuntimeError):
@@ -77,6 +74,7 @@ async def add_to_next_push(
                     organization_id=candidate.organization_id,
                     push_id=candidate.id,
                     user_id=candidate.user_id,
+                    due_at=candidate.due_at,
                 )
             )
     notification.push_id = open_push.id
@@ -94,7 +92,7 @@ async def send_push(
     """Send a due push to every active device of its user; return it, or None if gone.
 
     Raises:
-        PushNotDue: the window or the quiet hours have not ended yet.
+        Defer: the window or the quiet hours have not ended yet.
         PushUnavailable: FCM failed every message with a retryable error.
     """
     push, preference = await repository.get_push_and_preference(session, push_id)
@@ -104,10 +102,9 @@ async def send_push(
     enabled = preferences.enabled_modules(preference)
     now = clock.now()
     if push.due_at > now:
-        raise PushNotDue((push.due_at - now).total_seconds(), "the summary window is open")
+        raise Defer(push.due_at, "the summary window is open")
     if quiet_hours is not None and quiet_hours.contains(now):
-        until = quiet_hours.ends_after(now)
-        raise PushNotDue((until - now).total_seconds(), "the user's quiet hours")
+        raise Defer(quiet_hours.ends_after(now), "the user's quiet hours")
     # Read everything first: on SQLite the first write takes the process's writer lock, which
     # must not be held across the FCM call.
     notifications = await repository.notifications_of_push(session, push.id)
@@ -180,6 +177,7 @@ async def _reschedule_late_arrivals(session: AsyncSession, push: Push, *, now: d
             organization_id=follow_up.organization_id,
             push_id=follow_up.id,
             user_id=follow_up.user_id,
+            due_at=follow_up.due_at,
         )
     )
 
