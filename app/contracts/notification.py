@@ -47,3 +47,21 @@ class PushScheduled(Event):
 
     def deliver_at(self) -> datetime | None:
         return self.due_at
+
+
+class PushResendScheduled(Event):
+    """Some devices of a sent push failed with an error that may pass (``UNAVAILABLE``,
+    ``INTERNAL``, ``QUOTA_EXCEEDED``): the same push goes to those devices again, and only to
+    them, when ``due_at`` comes."""
+
+    name: ClassVar[str] = "notification.push_resend.scheduled"
+
+    push_id: uuid.UUID
+    user_id: uuid.UUID
+    device_ids: tuple[uuid.UUID, ...]
+    round: int = 1
+    """1 for the first resend; each round that still leaves devices failing schedules the next."""
+    due_at: datetime | None = None
+
+    def deliver_at(self) -> datetime | None:
+        return self.due_at

@@ -7,7 +7,8 @@ the sandbox as the world outside us would:
   (``?task=``, ``?user=``, ``?limit=``), each with its outcome;
 - ``POST /oracle/decisions``, ``POST /yardi/decisions``: approve or reject a pending task at the
   source without us (someone decided it elsewhere), so the next sync sees it gone;
-- ``GET``, ``POST``, ``DELETE /faults``: the faults forced on the next requests to a system.
+- ``GET``, ``POST``, ``DELETE /faults``: the faults forced on the next requests to a system (or,
+  for FCM, on the next messages to one device token).
 
 Injected faults never reach these paths, and calling them is not traffic of the systems.
 """
@@ -107,8 +108,10 @@ def _decide(body: dict[str, Any], decide: Any) -> Response:
 
 
 async def faults(request: Request) -> Response:
-    """List (GET), force (POST ``{system, status, retry_after?, times?, delay_seconds?}``) or
-    clear (DELETE, ``?system=`` for one) the faults waiting for the next requests."""
+    """List (GET), force (POST ``{system, status, retry_after?, times?, delay_seconds?, token?}``)
+    or clear (DELETE, ``?system=`` for one) the faults waiting for the next requests.
+
+    ``token`` (FCM only) forces the fault on the messages to that device token alone."""
     state = _state(request)
     if request.method == "GET":
         return JSONResponse({s: [asdict(f) for f in state.faults[s]] for s in SYSTEMS})
@@ -121,11 +124,16 @@ async def faults(request: Request) -> Response:
         return Response(status_code=204)
     body = await _body(request)
     fault = _fault(body) if body is not None else None
-    if body is None or fault is None or body.get("system") not in SYSTEMS:
+    if (
+        body is None
+        or fault is None
+        or body.get("system") not in SYSTEMS
+        or (fault.token is not None and body["system"] != "fcm")
+    ):
         return _error(
             400,
             "the body is {system: oracle|yardi|fcm, status: 400-599, retry_after?: seconds, "
-            "times?: 1-10000, delay_seconds?: 0-60}",
+            "times?: 1-10000, delay_seconds?: 0-60, token?: an FCM device token (fcm only)}",
         )
     state.inject(body["system"], fault)
     return JSONResponse({"system": body["system"], **asdict(fault)}, status_code=201)
@@ -141,7 +149,12 @@ def _fault(body: dict[str, Any]) -> Fault | None:
         return None
     if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= 60:
         return None
-    return Fault(status, retry_after=retry_after, times=times, delay_seconds=float(delay))
+    token = body.get("token")
+    if token is not None and (not isinstance(token, str) or not 0 < len(token) <= 4096):
+        return None
+    return Fault(
+        status, retry_after=retry_after, times=times, delay_seconds=float(delay), token=token
+    )
 
 
 def _integer(value: Any, low: int, high: int) -> bool:

@@ -2,9 +2,11 @@
 ``batchAdd``/``batchRemove``/``info`` shapes, with FCM's error bodies.
 
 A token that starts with ``unregistered`` (or that a test marks with ``state.fcm.unregistered``)
-answers 404 ``UNREGISTERED``, as a token of an uninstalled app does. Every accepted message is
-kept in ``state.fcm.sent`` and listed, newest first, by ``GET /messages`` (like a mail catcher);
-``GET /subscriptions`` lists the topic subscriptions.
+answers 404 ``UNREGISTERED``, as a token of an uninstalled app does. A fault forced with a
+``token`` (``POST /faults {"system": "fcm", "token": ..., "status": 429}``) answers the next
+messages to that token only, so one multicast can fail for some devices and not others.
+Every accepted message is kept in ``state.fcm.sent`` and listed, newest first, by
+``GET /messages`` (like a mail catcher); ``GET /subscriptions`` lists the topic subscriptions.
 """
 
 from __future__ import annotations
@@ -95,6 +97,8 @@ async def send(request: Request) -> Response:
             400, "Exactly one of token, topic, condition or fid must be set.", "INVALID_ARGUMENT"
         )
     token = message.get("token") or message.get("fid")
+    if isinstance(token, str) and (fault := state.token_fault(token)) is not None:
+        return _fault(request, fault)
     if isinstance(token, str) and (problem := _token_problem(state, token)) is not None:
         return problem
     topic = message.get("topic")
@@ -294,7 +298,10 @@ async def subscriptions_view(request: Request) -> Response:
 
 def _fault(_request: Request, fault: Fault) -> Response:
     fcm_code = "QUOTA_EXCEEDED" if fault.status == 429 else None
-    return google_error(fault.status, HTTPStatus(fault.status).phrase, fcm_code)
+    response = google_error(fault.status, HTTPStatus(fault.status).phrase, fcm_code)
+    if fault.retry_after is not None:
+        response.headers["Retry-After"] = str(fault.retry_after)
+    return response
 
 
 def build_fcm(state: SandboxState) -> ASGIApp:

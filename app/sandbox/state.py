@@ -31,6 +31,9 @@ class Fault:
     retry_after: int | None = None
     times: int = 1
     delay_seconds: float = 0.0
+    token: str | None = None
+    """FCM only: the fault answers the messages sent to this device token, and no other
+    request (a partial failure of a multicast)."""
 
 
 @dataclass
@@ -271,12 +274,9 @@ class SandboxState:
     def next_fault(self, system: str) -> Fault | None:
         """Return the fault the next request gets: a forced one, else a random one."""
         queue = self.faults[system]
-        if queue:
-            fault = queue[0]
-            fault.times -= 1
-            if fault.times <= 0:
-                queue.popleft()
-            return fault
+        fault = next((f for f in queue if f.token is None), None)
+        if fault is not None:
+            return self._spend(queue, fault)
         s = self.settings
         roll = self.random.random()
         if roll < s.timeout_rate:
@@ -288,6 +288,19 @@ class SandboxState:
         if roll < s.error_rate:
             return Fault(503)
         return None
+
+    def token_fault(self, token: str) -> Fault | None:
+        """Return the fault forced on the next message to the FCM device ``token``, if any."""
+        queue = self.faults["fcm"]
+        fault = next((f for f in queue if f.token == token), None)
+        return self._spend(queue, fault) if fault is not None else None
+
+    @staticmethod
+    def _spend(queue: deque[Fault], fault: Fault) -> Fault:
+        fault.times -= 1
+        if fault.times <= 0:
+            queue.remove(fault)
+        return fault
 
     def latency(self) -> float:
         """Seconds to wait before answering: the fixed latency plus jitter."""

@@ -222,6 +222,7 @@ async def test_faults_are_forced_over_http_and_spare_the_sandboxs_own_paths(
         "retry_after": 7,
         "times": 2,
         "delay_seconds": 0.0,
+        "token": None,
     }
     listed = await _get(sandbox, "/faults")
     assert [f["status"] for f in listed["oracle"]] == [503]
@@ -244,6 +245,8 @@ async def test_faults_are_forced_over_http_and_spare_the_sandboxs_own_paths(
         {"system": "oracle", "status": 503, "retry_after": -1},
         {"system": "oracle", "status": 503, "delay_seconds": "1"},
         {"system": "oracle", "status": True},
+        {"system": "oracle", "status": 503, "token": "device-token"},  # tokens are FCM's
+        {"system": "fcm", "status": 503, "token": 7},
         "oracle",
     ):
         assert (await _post(sandbox, "/faults", bad)).status_code == 400, bad

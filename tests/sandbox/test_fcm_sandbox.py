@@ -1,6 +1,9 @@
-"""The fake FCM's topic subscription listing (the REST method the SDK does not wrap)."""
+"""The fake FCM: topic subscriptions (the REST method the SDK does not wrap), the messages it
+accepted, and faults forced on one device token."""
 
 from __future__ import annotations
+
+from collections import deque
 
 import httpx
 
@@ -86,3 +89,27 @@ async def test_topic_subscriptions_are_visible(sandbox: RunningSandbox) -> None:
     assert len(everything) == 3
     assert sorted(s["token"] for s in news) == sorted([TOKEN, "device-token-9-abcdef"])
     assert [s["topic"] for s in mine] == ["news", "org-1"]
+
+
+async def test_a_fault_forced_on_one_token_fails_only_its_messages(
+    sandbox: RunningSandbox,
+) -> None:
+    other = "device-token-0002-abcdefghijklmnop"
+    send = f"{sandbox.url}/fcm/v1/projects/p/messages:send"
+    async with httpx.AsyncClient() as plain:
+        forced = await plain.post(
+            f"{sandbox.url}/faults",
+            json={"system": "fcm", "status": 429, "token": TOKEN, "times": 2, "retry_after": 3},
+        )
+        assert forced.status_code == 201, forced.text
+    async with httpx.AsyncClient(headers={"Authorization": "Bearer t"}) as http:
+        answers = [
+            await http.post(send, json={"message": {"token": token, "data": {"n": str(n)}}})
+            for n, token in enumerate((TOKEN, other, TOKEN, other, TOKEN))
+        ]
+        listed = (await http.get(f"{sandbox.url}/fcm/messages")).json()
+    assert [a.status_code for a in answers] == [429, 200, 429, 200, 200]
+    assert answers[0].json()["error"]["details"][0]["errorCode"] == "QUOTA_EXCEEDED"
+    assert answers[0].headers["Retry-After"] == "3"
+    assert [m["token"] for m in listed["items"]] == [TOKEN, other, other]
+    assert sandbox.state.faults["fcm"] == deque()

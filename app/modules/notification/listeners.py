@@ -12,7 +12,12 @@ from app.contracts.auth import UserLoggedIn, UserLoggedOut
 from app.contracts.common import PendingTaskClosed, PendingTaskReceived
 from app.contracts.hr import HrTaskClosed, HrTaskReceived
 from app.contracts.leasing import LeasingTaskClosed, LeasingTaskReceived
-from app.contracts.notification import DeviceDeactivated, DeviceRegistered, PushScheduled
+from app.contracts.notification import (
+    DeviceDeactivated,
+    DeviceRegistered,
+    PushResendScheduled,
+    PushScheduled,
+)
 from app.contracts.procurement import ProcurementTaskClosed, ProcurementTaskReceived
 from app.contracts.user import UserDeleted
 from app.core.db import session_scope
@@ -20,10 +25,8 @@ from app.core.settings import get_settings
 from app.events import RetryPolicy, current_delivery, listener
 from app.integrations.runtime import get_integrations
 from app.modules.notification import devices, service
+from app.modules.notification.push import FCM_RETRY
 
-FCM_RETRY = RetryPolicy(max_attempts=10, base_delay=2.0, max_delay=600.0)
-"""About an hour and a half of backoff before a push or a topic change is a dead letter.
-A push waiting for its window or quiet hours spends none: its delivery is due at their end."""
 STORE_RETRY = RetryPolicy(max_attempts=8, base_delay=1.0, max_delay=120.0)
 
 
@@ -153,4 +156,21 @@ async def when_push_scheduled_send_push(event: PushScheduled) -> None:
             push_id=event.push_id,
             gateway=get_integrations().push,
             idempotency_key=key,
+        )
+
+
+@listener(
+    PushResendScheduled,
+    delivery="durable",
+    listener_id="notification.push.resend",
+    retry=FCM_RETRY,
+)
+async def when_push_resend_scheduled_resend_push(event: PushResendScheduled) -> None:
+    async with session_scope() as session:
+        await service.resend_push(
+            session,
+            push_id=event.push_id,
+            device_ids=event.device_ids,
+            round=event.round,
+            gateway=get_integrations().push,
         )

@@ -12,6 +12,7 @@ repeat after a crash (between the send and the commit) replaces the first on the
 from __future__ import annotations
 
 import logging
+import random
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -21,9 +22,9 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.contracts.notification import PushScheduled
+from app.contracts.notification import PushResendScheduled, PushScheduled
 from app.core.db import savepoint
-from app.events import Defer, publish
+from app.events import Defer, RetryPolicy, publish
 from app.integrations.fcm import MAX_BATCH, PushGateway, PushMessage, SendResult
 from app.modules.notification import clock, devices, preferences, repository
 from app.modules.notification.models import Device, Notification, Push
@@ -32,10 +33,17 @@ from app.modules.notification.quiet import QuietHours
 logger = logging.getLogger(__name__)
 
 MODULE_ORDER = ("procurement", "hr", "leasing")
+FCM_RETRY = RetryPolicy(max_attempts=10, base_delay=2.0, max_delay=600.0)
+"""About an hour and a half of backoff before a push or a topic change is a dead letter; the
+resends of a push to the devices FCM failed for a while wait as long between rounds. A push
+waiting for its window or quiet hours spends no attempt: its delivery is due at their end."""
 
 
 class PushUnavailable(RuntimeError):
-    """FCM failed every message with an error that may pass: the delivery retries."""
+    """FCM failed every message with an error that may pass: the delivery retries.
+
+    When only some failed so, the others are kept and those devices get a resend of their own
+    (``notification.push_resend.scheduled``)."""
 
 
 async def add_to_next_push(
@@ -118,16 +126,8 @@ async def send_push(
     if pending and targets:
         content = compose(push, pending, idempotency_key=idempotency_key)
         results = await _send(gateway, content, targets)
-        if not any(r.success for r in results) and any(r.retryable for r in results):
-            first = results[0]
-            raise PushUnavailable(
-                f"FCM failed all {len(results)} messages: {first.error_code} {first.error}"
-            )
-    for device, result in zip(targets, results, strict=False):
-        if result.dead:
-            await devices.deactivate_dead(
-                session, device, reason=(result.error_code or "invalid").lower()
-            )
+        _raise_if_all_transient(results)
+    failing = await _settle(session, targets, results)
     sent = bool(results)
     for n in notifications:
         if n in pending:
@@ -141,6 +141,8 @@ async def send_push(
     push.delivered = sum(1 for r in results if r.success)
     push.idempotency_key = idempotency_key if sent else None
     await session.flush()
+    if failing:
+        await _schedule_resend(push, failing, round=1, now=now)
     if session.get_bind().dialect.name == "sqlite":
         await _reschedule_late_arrivals(session, push, now=now)
     logger.info(
@@ -152,6 +154,107 @@ async def send_push(
         push.devices,
     )
     return push
+
+
+async def resend_push(
+    session: AsyncSession,
+    *,
+    push_id: uuid.UUID,
+    device_ids: Sequence[uuid.UUID],
+    round: int,
+    gateway: PushGateway,
+) -> int:
+    """Send a sent push again to the devices FCM failed with an error that may pass.
+
+    The message is the first one to the letter (title, body, data with the first delivery's
+    idempotency key, collapse key), so a phone that got it already shows it once. Devices that
+    succeeded are never sent it again; dead tokens are deactivated; devices still failing get
+    another round after a longer wait. Nothing is sent when every notification of the push has
+    been read or resolved meanwhile, or none of the devices is active any more.
+
+    Returns:
+        How many devices got it this time.
+
+    Raises:
+        PushUnavailable: FCM failed every message with a retryable error (the delivery retries).
+    """
+    push = await repository.get_push(session, push_id)
+    if push is None or push.status != "sent" or push.idempotency_key is None:
+        return 0
+    # Read everything before the FCM call (SQLite's writer lock), as send_push does.
+    sent = [
+        n
+        for n in await repository.notifications_of_push(session, push.id)
+        if n.push_status == "sent"
+    ]
+    targets = await repository.active_devices_among(session, push.user_id, device_ids)
+    if not targets or all(n.read_at or n.resolved_at for n in sent):
+        return 0
+    content = compose(push, sent, idempotency_key=push.idempotency_key)
+    results = await _send(gateway, content, targets)
+    _raise_if_all_transient(results)
+    failing = await _settle(session, targets, results)
+    delivered = sum(1 for r in results if r.success)
+    push.delivered += delivered
+    await session.flush()
+    if failing:
+        await _schedule_resend(push, failing, round=round + 1, now=clock.now())
+    logger.info(
+        "push %s resent (round %d): %d of %d device(s), %d still failing",
+        push.id,
+        round,
+        delivered,
+        len(targets),
+        len(failing),
+    )
+    return delivered
+
+
+def _raise_if_all_transient(results: Sequence[SendResult]) -> None:
+    """Nothing to keep when every message failed with an error that may pass: retry it all."""
+    if results and all(r.retryable for r in results):
+        first = results[0]
+        raise PushUnavailable(
+            f"FCM failed all {len(results)} messages: {first.error_code} {first.error}"
+        )
+
+
+async def _settle(
+    session: AsyncSession, targets: Sequence[Device], results: Sequence[SendResult]
+) -> list[Device]:
+    """Deactivate the dead tokens; return the devices whose message may pass if sent again."""
+    failing = []
+    for device, result in zip(targets, results, strict=False):
+        if result.dead:
+            await devices.deactivate_dead(
+                session, device, reason=(result.error_code or "invalid").lower()
+            )
+        elif result.retryable:
+            failing.append(device)
+    return failing
+
+
+async def _schedule_resend(
+    push: Push, failing: Sequence[Device], *, round: int, now: datetime
+) -> None:
+    """Resend ``push`` to ``failing`` after the backoff of ``round`` (a durable delivery)."""
+    delay = FCM_RETRY.delay(round, random.random())
+    await publish(
+        PushResendScheduled(
+            organization_id=push.organization_id,
+            push_id=push.id,
+            user_id=push.user_id,
+            device_ids=tuple(d.id for d in failing),
+            round=round,
+            due_at=now + timedelta(seconds=delay),
+        )
+    )
+    logger.info(
+        "push %s: %d device(s) failed with an error that may pass; resend in %.1f s",
+        push.id,
+        len(failing),
+        delay,
+    )
 
 
 async def _reschedule_late_arrivals(session: AsyncSession, push: Push, *, now: datetime) -> None:

@@ -54,6 +54,18 @@ async def active_devices(session: AsyncSession, user_id: uuid.UUID) -> Sequence[
     return (await session.scalars(query)).all()
 
 
+async def active_devices_among(
+    session: AsyncSession, user_id: uuid.UUID, device_ids: Sequence[uuid.UUID]
+) -> Sequence[Device]:
+    """Return those of ``device_ids`` that are the user's and still active."""
+    query = (
+        select(Device)
+        .where(Device.user_id == user_id, Device.is_active.is_(True), Device.id.in_(device_ids))
+        .order_by(Device.created_at)
+    )
+    return (await session.scalars(query)).all()
+
+
 async def devices_of_session(
     session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID
 ) -> Sequence[Device]:
@@ -224,6 +236,10 @@ async def open_push(session: AsyncSession, user_id: uuid.UUID) -> Push | None:
         select(Push).where(Push.user_id == user_id, Push.status == "scheduled").with_for_update()
     )
     return (await session.scalars(query)).one_or_none()
+
+
+async def get_push(session: AsyncSession, push_id: uuid.UUID) -> Push | None:
+    return await session.get(Push, push_id)
 
 
 async def get_push_and_preference(

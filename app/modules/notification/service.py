@@ -80,6 +80,20 @@ async def send_due_push(
     )
 
 
+async def resend_push(
+    session: AsyncSession,
+    *,
+    push_id: uuid.UUID,
+    device_ids: Sequence[uuid.UUID],
+    round: int,
+    gateway: PushGateway,
+) -> int:
+    """Send a push again to the devices FCM failed with an error that may pass."""
+    return await push.resend_push(
+        session, push_id=push_id, device_ids=device_ids, round=round, gateway=gateway
+    )
+
+
 async def resolve_task_notification(
     session: AsyncSession, *, user_id: uuid.UUID, module: str, task_id: str
 ) -> int:

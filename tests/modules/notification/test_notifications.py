@@ -126,6 +126,74 @@ async def test_an_unregistered_token_is_deactivated_and_never_sent_to_again(
     assert fcm.state.traffic["fcm"].requests == requests_before + 1
 
 
+async def _deliveries_of(listener_id: str) -> list[OutboxDelivery]:
+    async with session_scope() as session:
+        query = select(OutboxDelivery).where(OutboxDelivery.listener_id == listener_id)
+        return list((await session.scalars(query.order_by(OutboxDelivery.id))).all())
+
+
+async def test_devices_fcm_failed_for_a_while_get_the_same_push_again_and_only_they(
+    app: FastAPI, client: httpx.AsyncClient, org: uuid.UUID, fcm: RunningSandbox, now: Time
+) -> None:
+    ok, brief, busy, dead = (device_token(n) for n in range(4))
+    user = await _with_device(client, org, ok)
+    for token in (brief, busy, dead):
+        await client.post(
+            "/api/v1/devices", headers=user.headers, json={"token": token, "platform": "ios"}
+        )
+    await deliver(app, now)
+    fcm.state.fcm.unregistered.add(dead)
+    async with httpx.AsyncClient() as http:  # FCM refuses some tokens' next messages
+        for token, times in ((brief, 1), (busy, 3)):
+            forced = await http.post(
+                f"{fcm.url}/faults",
+                json={"system": "fcm", "status": 429, "token": token, "times": times},
+            )
+            assert forced.status_code == 201, forced.text
+
+    await receive(user, ("procurement", "P-1"), title="Requisition 42")
+    await push_window(app, now)
+    (first,) = await pushes(fcm)
+    assert first["token"] == ok
+    devices = (await client.get("/api/v1/devices", headers=user.headers)).json()["items"]
+    assert sorted(d["token"] for d in devices) == sorted([ok, brief, busy])  # dead: deactivated
+    (round_1,) = await _deliveries_of("notification.push.resend")
+    assert (round_1.status, round_1.attempts) == ("pending", 0)
+    assert 0 < (round_1.available_at - now()).total_seconds() <= 2  # the first round's backoff
+
+    now.set(round_1.available_at)
+    await deliver(app, now)  # brief gets it; busy fails again: a second round, for busy alone
+    assert [p["token"] for p in await pushes(fcm)] == [brief, ok]
+    round_1, round_2 = await _deliveries_of("notification.push.resend")
+    assert (round_1.status, round_1.attempts) == ("done", 1)
+    assert (round_2.status, round_2.attempts) == ("pending", 0)
+    assert 0 < (round_2.available_at - now()).total_seconds() <= 4
+
+    now.set(round_2.available_at)
+    await deliver(app, now)  # busy fails once more, alone: the delivery itself retries
+    _, round_2 = await _deliveries_of("notification.push.resend")
+    assert (round_2.status, round_2.attempts) == ("pending", 1)
+    assert "QUOTA_EXCEEDED" in (round_2.last_error or "")
+    assert len(await pushes(fcm)) == 2
+
+    now.set(round_2.available_at)
+    await deliver(app, now)
+    sent = await pushes(fcm)
+    assert [p["token"] for p in sent] == [busy, brief, ok]  # each device got it once
+    same = ("title", "body", "data", "android", "apns")
+    assert all({k: p[k] for k in same} == {k: first[k] for k in same} for p in sent)
+    async with session_scope() as session:
+        push = (await session.scalars(select(Push))).one()
+    assert (push.status, push.devices, push.delivered) == ("sent", 4, 3)
+    assert [(d.status, d.attempts) for d in await _deliveries_of("notification.push.resend")] == [
+        ("done", 1),
+        ("done", 2),
+    ]
+    now.advance(3600)
+    assert await deliver(app, now) == 0  # nothing else is sent, ever
+    assert len(await pushes(fcm)) == 3
+
+
 async def test_tasks_arriving_after_a_push_went_out_get_a_push_of_their_own(
     app: FastAPI, client: httpx.AsyncClient, org: uuid.UUID, fcm: RunningSandbox, now: Time
 ) -> None:
