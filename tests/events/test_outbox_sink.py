@@ -65,6 +65,7 @@ async def test_a_commit_writes_the_event_and_one_delivery_per_durable_listener(
         "n": 7,
         "key": "user-1",
         "dedupe": None,
+        "due": None,
     }
     assert stored.organization_id == ORG
     assert stored.correlation_id == "req-42"
