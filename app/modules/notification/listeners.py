@@ -142,7 +142,11 @@ async def when_task_received_store_notification(event: PendingTaskReceived) -> N
 async def when_task_closed_resolve_notification(event: PendingTaskClosed) -> None:
     async with session_scope() as session:
         await service.resolve_task_notification(
-            session, user_id=event.user_id, module=_module_of(event), task_id=event.task_id
+            session,
+            organization_id=event.organization_id,
+            user_id=event.user_id,
+            module=_module_of(event),
+            task_id=event.task_id,
         )
 
 

@@ -114,6 +114,19 @@ class Notification(UUIDPrimaryKey, Base):
     )
 
 
+class TaskClosure(Base):
+    """A task closed before its notification was stored (``task.closed`` delivered before
+    ``task.received``): the receive then stores the notification resolved, and pushes nothing."""
+
+    __tablename__ = "notification_task_closures"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    module: Mapped[str] = mapped_column(String(20), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"))
+    closed_at: Mapped[datetime]
+
+
 class Preference(Base):
     """A user's push preferences; no row means the defaults (push on, no quiet hours)."""
 

@@ -6,10 +6,17 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import CursorResult, bindparam, delete, func, select, update
+from sqlalchemy import CursorResult, bindparam, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.modules.notification.models import Device, DeviceTopic, Notification, Preference, Push
+from app.modules.notification.models import (
+    Device,
+    DeviceTopic,
+    Notification,
+    Preference,
+    Push,
+    TaskClosure,
+)
 
 # -- devices -----------------------------------------------------------------------------------
 
@@ -98,15 +105,35 @@ async def forget_topics(
 # -- notifications -----------------------------------------------------------------------------
 
 
-async def notification_exists(
+async def task_state(
     session: AsyncSession, user_id: uuid.UUID, module: str, task_id: str
-) -> bool:
-    query = select(Notification.id).where(
+) -> tuple[bool, datetime | None]:
+    """Whether the user has a notification of the task, and when the task was closed before
+    one was stored (a closure), in one query."""
+    stored = exists().where(
         Notification.user_id == user_id,
         Notification.module == module,
         Notification.task_id == task_id,
     )
-    return (await session.scalar(query)) is not None
+    closed = (
+        select(TaskClosure.closed_at)
+        .where(
+            TaskClosure.user_id == user_id,
+            TaskClosure.module == module,
+            TaskClosure.task_id == task_id,
+        )
+        .scalar_subquery()
+    )
+    row = (await session.execute(select(stored, closed))).one()
+    return bool(row[0]), row[1]
+
+
+async def record_closure(session: AsyncSession, closure: TaskClosure) -> None:
+    """Remember a task closed before its notification was stored (once: a replay adds none)."""
+    existing = await session.get(TaskClosure, (closure.user_id, closure.module, closure.task_id))
+    if existing is None:
+        session.add(closure)
+        await session.flush()
 
 
 async def get_notification(
@@ -198,6 +225,16 @@ async def prune_before(
         .limit(batch)
     )
     statement = delete(Notification).where(Notification.id.in_(ids))
+    result: CursorResult[tuple[()]] = await session.execute(statement)  # type: ignore[assignment]
+    return result.rowcount or 0
+
+
+async def prune_closures_before(
+    session: AsyncSession, organization_id: uuid.UUID, cutoff: datetime
+) -> int:
+    statement = delete(TaskClosure).where(
+        TaskClosure.organization_id == organization_id, TaskClosure.closed_at < cutoff
+    )
     result: CursorResult[tuple[()]] = await session.execute(statement)  # type: ignore[assignment]
     return result.rowcount or 0
 

@@ -16,7 +16,7 @@ from app.core.settings import NotificationSettings
 from app.integrations.fcm import PushGateway
 from app.modules.notification import clock, preferences, push, repository
 from app.modules.notification.errors import NotificationNotFound
-from app.modules.notification.models import Notification, Push
+from app.modules.notification.models import Notification, Push, TaskClosure
 from app.modules.notification.schemas import PushTotals
 
 logger = logging.getLogger(__name__)
@@ -34,9 +34,11 @@ async def store_task_notification(
     """Store the notification of a new task and put it in the user's next push.
 
     Returns None when the user already has one for this task (a replay, a retried delivery,
-    a second sweep): nothing is stored or pushed twice.
+    a second sweep): nothing is stored or pushed twice. A task whose close was delivered
+    first is stored resolved, and not pushed.
     """
-    if await repository.notification_exists(session, event.user_id, module, event.task_id):
+    stored, closed_at = await repository.task_state(session, event.user_id, module, event.task_id)
+    if stored:
         return None
     notification = Notification(
         organization_id=event.organization_id,
@@ -47,6 +49,8 @@ async def store_task_notification(
         body=event.summary[:1000] if event.summary else None,
         sync_id=event.sync_id,
         created_at=clock.now(),
+        resolved_at=closed_at,
+        push_status="pending" if closed_at is None else "skipped",
     )
     try:
         async with savepoint(session):
@@ -54,6 +58,8 @@ async def store_task_notification(
             await session.flush()
     except IntegrityError:
         return None  # stored by a concurrent delivery of the same task
+    if closed_at is not None:
+        return notification
     preference = await repository.get_preference(session, event.user_id)
     if not preferences.push_enabled(preference, module):
         notification.push_status = "off"
@@ -95,10 +101,35 @@ async def resend_push(
 
 
 async def resolve_task_notification(
-    session: AsyncSession, *, user_id: uuid.UUID, module: str, task_id: str
+    session: AsyncSession,
+    *,
+    organization_id: uuid.UUID,
+    user_id: uuid.UUID,
+    module: str,
+    task_id: str,
 ) -> int:
-    """Mark the notification of a task that left the inbox resolved (it is no longer unread)."""
-    return await repository.resolve(session, user_id, module, task_id, at=clock.now())
+    """Mark the notification of a task that left the inbox resolved (it is no longer unread).
+
+    When none is stored yet (the close was delivered before the receive), the closure is
+    recorded, so the receive stores it resolved.
+    """
+    now = clock.now()
+    resolved = await repository.resolve(session, user_id, module, task_id, at=now)
+    if resolved:
+        return resolved
+    stored, _ = await repository.task_state(session, user_id, module, task_id)
+    if not stored:
+        await repository.record_closure(
+            session,
+            TaskClosure(
+                organization_id=organization_id,
+                user_id=user_id,
+                module=module,
+                task_id=task_id,
+                closed_at=now,
+            ),
+        )
+    return 0
 
 
 async def list_notifications(
@@ -145,6 +176,7 @@ async def prune(
         if deleted < PRUNE_BATCH:
             break
     await repository.prune_pushes_before(session, organization_id, cutoff)
+    await repository.prune_closures_before(session, organization_id, cutoff)
     return pruned
 
 

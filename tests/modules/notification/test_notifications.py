@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from app.core.db import session_scope
 from app.events.outbox.models import OutboxDelivery
-from app.modules.notification.models import Notification, Push
+from app.modules.notification.models import Notification, Push, TaskClosure
 from app.sandbox import Fault
 from tests.factories import Account, create_user, log_in, problem_code
 from tests.integrations.conftest import RunningSandbox
@@ -236,6 +236,37 @@ async def test_a_closed_task_resolves_its_notification_and_leaves_the_badge(
     assert (push["title"], push["data"]["task_id"]) == ("Procurement task 1", "1")
 
 
+async def test_a_close_delivered_before_its_receive_leaves_the_notification_resolved(
+    app: FastAPI, client: httpx.AsyncClient, org: uuid.UUID, fcm: RunningSandbox, now: Time
+) -> None:
+    token = device_token(1)
+    user = await _with_device(client, org, token)
+    await deliver(app, now)
+    # The receive's delivery is late (retrying, or behind a backlog): the close runs first.
+    await close(user, "leasing", "L-9")
+    await deliver(app, now)
+    await receive(user, ("leasing", "L-9"), ("leasing", "L-10"))
+    await push_window(app, now)
+    items = (await client.get("/api/v1/notifications", headers=user.headers)).json()["items"]
+    assert {n["task_id"]: n["resolved_at"] is not None for n in items} == {
+        "L-9": True,
+        "L-10": False,
+    }
+    count = await client.get("/api/v1/notifications/unread-count", headers=user.headers)
+    assert count.json() == {"count": 1}
+    (push,) = await pushes(fcm, token)  # the closed task is not pushed
+    assert push["data"]["task_id"] == "L-10"
+
+    # A replay of the close or of the receive changes nothing.
+    await close(user, "leasing", "L-9")
+    await receive(user, ("leasing", "L-9"))
+    await push_window(app, now)
+    assert await _stored(user) == 2
+    assert len(await pushes(fcm, token)) == 1
+    count = await client.get("/api/v1/notifications/unread-count", headers=user.headers)
+    assert count.json() == {"count": 1}
+
+
 async def test_read_one_read_all_and_paging(
     app: FastAPI, client: httpx.AsyncClient, org: uuid.UUID, now: Time
 ) -> None:
@@ -372,16 +403,20 @@ async def test_pruning_deletes_the_organisations_notifications_past_the_retentio
     elsewhere = await log_in(client, await create_user(await create_org()))
     await receive(user, ("hr", "old"))
     await receive(elsewhere, ("hr", "old"))
+    await close(user, "hr", "never-received")  # a closure, kept as long as a notification
     await deliver(app, now)
     now.advance(60 * 86400)
     await receive(user, ("hr", "recent"))
     await deliver(app, now)
     now.advance(31 * 86400)  # "old" is 91 days old, "recent" 31
     async with session_scope() as session:
+        assert await session.scalar(select(func.count()).select_from(TaskClosure)) == 1
         assert await prune_notifications(session, organization_id=org) == 1
     items = (await client.get("/api/v1/notifications", headers=user.headers)).json()["items"]
     assert [n["task_id"] for n in items] == ["recent"]
     assert await _stored(elsewhere) == 1  # another organisation's run prunes its own
+    async with session_scope() as session:
+        assert await session.scalar(select(func.count()).select_from(TaskClosure)) == 0
 
 
 async def test_a_notification_joining_a_push_while_it_is_sent_gets_a_push_of_its_own(
