@@ -8,6 +8,9 @@ retry; an FCM call carries the delivery's idempotency key.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
 from app.contracts.auth import UserLoggedIn, UserLoggedOut
 from app.contracts.common import PendingTaskClosed, PendingTaskReceived
 from app.contracts.hr import HrTaskClosed, HrTaskReceived
@@ -22,16 +25,49 @@ from app.contracts.procurement import ProcurementTaskClosed, ProcurementTaskRece
 from app.contracts.user import UserDeleted
 from app.core.db import session_scope
 from app.core.settings import get_settings
-from app.events import RetryPolicy, current_delivery, listener
+from app.events import Event, RetryPolicy, current_delivery, listener
 from app.integrations.runtime import get_integrations
 from app.modules.notification import devices, service
 from app.modules.notification.push import FCM_RETRY
 
+F = TypeVar("F", bound=Callable[..., Any])
 STORE_RETRY = RetryPolicy(max_attempts=8, base_delay=1.0, max_delay=120.0)
+RECEIVED: dict[str, type[PendingTaskReceived]] = {
+    "procurement": ProcurementTaskReceived,
+    "hr": HrTaskReceived,
+    "leasing": LeasingTaskReceived,
+}
+CLOSED: dict[str, type[PendingTaskClosed]] = {
+    "procurement": ProcurementTaskClosed,
+    "hr": HrTaskClosed,
+    "leasing": LeasingTaskClosed,
+}
 
 
 def _module_of(event: PendingTaskReceived | PendingTaskClosed) -> str:
     return type(event).name.partition(".")[0]
+
+
+def _calls_fcm(event: type[Event], listener_id: str) -> Callable[[F], F]:
+    """Declare a durable listener that calls FCM: retried under ``FCM_RETRY``."""
+    return listener(event, delivery="durable", listener_id=listener_id, retry=FCM_RETRY)
+
+
+def _per_module(events: Mapping[str, type[Event]], action: str) -> Callable[[F], F]:
+    """Declare one durable listener per task module (``notification.<module>_task.<action>``):
+    each keeps its own deliveries, retries and dead letters."""
+
+    def declare(fn: F) -> F:
+        for module, event in events.items():
+            fn = listener(
+                event,
+                delivery="durable",
+                listener_id=f"notification.{module}_task.{action}",
+                retry=STORE_RETRY,
+            )(fn)
+        return fn
+
+    return declare
 
 
 @listener(UserLoggedIn)
@@ -64,12 +100,7 @@ async def when_user_deleted_deactivate_devices(event: UserDeleted) -> None:
         await devices.deactivate_user_devices(session, user_id=event.user_id)
 
 
-@listener(
-    DeviceRegistered,
-    delivery="durable",
-    listener_id="notification.device_topics.subscribe",
-    retry=FCM_RETRY,
-)
+@_calls_fcm(DeviceRegistered, "notification.device_topics.subscribe")
 async def when_device_registered_subscribe_topics(event: DeviceRegistered) -> None:
     async with session_scope() as session:
         await devices.sync_topics(
@@ -80,12 +111,7 @@ async def when_device_registered_subscribe_topics(event: DeviceRegistered) -> No
         )
 
 
-@listener(
-    DeviceDeactivated,
-    delivery="durable",
-    listener_id="notification.device_topics.unsubscribe",
-    retry=FCM_RETRY,
-)
+@_calls_fcm(DeviceDeactivated, "notification.device_topics.unsubscribe")
 async def when_device_deactivated_unsubscribe_topics(event: DeviceDeactivated) -> None:
     async with session_scope() as session:
         await devices.leave_topics(
@@ -93,24 +119,7 @@ async def when_device_deactivated_unsubscribe_topics(event: DeviceDeactivated) -
         )
 
 
-@listener(
-    ProcurementTaskReceived,
-    delivery="durable",
-    listener_id="notification.procurement_task.store",
-    retry=STORE_RETRY,
-)
-@listener(
-    HrTaskReceived,
-    delivery="durable",
-    listener_id="notification.hr_task.store",
-    retry=STORE_RETRY,
-)
-@listener(
-    LeasingTaskReceived,
-    delivery="durable",
-    listener_id="notification.leasing_task.store",
-    retry=STORE_RETRY,
-)
+@_per_module(RECEIVED, "store")
 async def when_task_received_store_notification(event: PendingTaskReceived) -> None:
     async with session_scope() as session:
         await service.store_task_notification(
@@ -121,24 +130,7 @@ async def when_task_received_store_notification(event: PendingTaskReceived) -> N
         )
 
 
-@listener(
-    ProcurementTaskClosed,
-    delivery="durable",
-    listener_id="notification.procurement_task.resolve",
-    retry=STORE_RETRY,
-)
-@listener(
-    HrTaskClosed,
-    delivery="durable",
-    listener_id="notification.hr_task.resolve",
-    retry=STORE_RETRY,
-)
-@listener(
-    LeasingTaskClosed,
-    delivery="durable",
-    listener_id="notification.leasing_task.resolve",
-    retry=STORE_RETRY,
-)
+@_per_module(CLOSED, "resolve")
 async def when_task_closed_resolve_notification(event: PendingTaskClosed) -> None:
     async with session_scope() as session:
         await service.resolve_task_notification(
@@ -150,7 +142,7 @@ async def when_task_closed_resolve_notification(event: PendingTaskClosed) -> Non
         )
 
 
-@listener(PushScheduled, delivery="durable", listener_id="notification.push", retry=FCM_RETRY)
+@_calls_fcm(PushScheduled, "notification.push")
 async def when_push_scheduled_send_push(event: PushScheduled) -> None:
     delivery = current_delivery()
     key = delivery.idempotency_key if delivery else f"{event.push_id}:inline"
@@ -163,12 +155,7 @@ async def when_push_scheduled_send_push(event: PushScheduled) -> None:
         )
 
 
-@listener(
-    PushResendScheduled,
-    delivery="durable",
-    listener_id="notification.push.resend",
-    retry=FCM_RETRY,
-)
+@_calls_fcm(PushResendScheduled, "notification.push.resend")
 async def when_push_resend_scheduled_resend_push(event: PushResendScheduled) -> None:
     async with session_scope() as session:
         await service.resend_push(

@@ -16,14 +16,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.contracts.common import PendingTaskClosed, PendingTaskReceived
-from app.contracts.hr import HrTaskClosed, HrTaskReceived
-from app.contracts.leasing import LeasingTaskClosed, LeasingTaskReceived
-from app.contracts.procurement import ProcurementTaskClosed, ProcurementTaskReceived
 from app.core.db import session_scope, utcnow
 from app.events import publish
 from app.events.testing import run_pending
 from app.modules.notification.clock import use_clock
+from app.modules.notification.listeners import CLOSED, RECEIVED
 from tests.factories import Account, admin, employee, org
 from tests.integrations.conftest import (
     RunningSandbox,
@@ -45,16 +42,6 @@ __all__ = [
     "sandbox_settings",
 ]
 
-RECEIVED: dict[str, type[PendingTaskReceived]] = {
-    "procurement": ProcurementTaskReceived,
-    "hr": HrTaskReceived,
-    "leasing": LeasingTaskReceived,
-}
-CLOSED: dict[str, type[PendingTaskClosed]] = {
-    "procurement": ProcurementTaskClosed,
-    "hr": HrTaskClosed,
-    "leasing": LeasingTaskClosed,
-}
 SOURCES = {"procurement": "oracle_fusion", "hr": "oracle_fusion", "leasing": "yardi"}
 
 
