@@ -85,7 +85,7 @@ lock: $(STAMP) ## Recompile the lock files after changing pyproject.toml
 	$(VENV)/bin/pip-compile -q --no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
 		--strip-extras --allow-unsafe -o requirements.lock pyproject.toml
 	$(VENV)/bin/pip-compile -q --no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
-		--strip-extras --allow-unsafe --extra dev -o requirements-dev.lock pyproject.toml
+		--strip-extras --allow-unsafe --extra dev --extra otel -o requirements-dev.lock pyproject.toml
 
 clean: ## Remove the virtualenv, caches and the local database
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache var/*.db*
