@@ -8,9 +8,10 @@ and every failure is printed the same way, ``error (<code>): <detail>``, with ex
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -22,6 +23,7 @@ from app.core import migrations
 from app.core.commands import fail, install_command_runtime
 from app.core.crontab import InvalidSchedule
 from app.core.logging import configure_logging
+from app.core.metrics import serve_metrics
 from app.core.settings import (
     Environment,
     InsecureSettingsError,
@@ -168,17 +170,44 @@ def sandbox(
     serve_sandbox(settings, host=host, port=port)
 
 
+METRICS_PORT = typer.Option(
+    min=1, max=65535, help="Serve GET /metrics on this port (APP_METRICS_PORT; default: none)."
+)
+
+
+def _with_metrics_port(settings: Settings, port: int | None) -> Settings:
+    if port is not None:
+        settings.app = settings.app.model_copy(update={"metrics_port": port})
+    return settings
+
+
+@contextlib.contextmanager
+def _metrics_server(settings: Settings) -> Iterator[None]:
+    """Serve this process's metrics while it runs, when ``APP_METRICS_PORT`` asks for it."""
+    port = settings.app.metrics_port
+    if port is None:
+        yield
+        return
+    stop = serve_metrics(settings.app.host, port)
+    try:
+        yield
+    finally:
+        stop()
+
+
 @cli.command()
 def worker(
     concurrency: Annotated[
         int | None, typer.Option(min=1, help="Deliveries at once (EVENTS_RELAY_CONCURRENCY).")
     ] = None,
+    metrics_port: Annotated[int | None, METRICS_PORT] = None,
 ) -> None:
     """Run the durable relay until SIGTERM or SIGINT (a second signal stops at once)."""
-    settings = _settings()
+    settings = _with_metrics_port(_settings(), metrics_port)
     if concurrency is not None:
         settings.events = settings.events.model_copy(update={"relay_concurrency": concurrency})
-    asyncio.run(_run_worker(settings))
+    with _metrics_server(settings):
+        asyncio.run(_run_worker(settings))
     typer.echo("worker stopped")
 
 
@@ -202,14 +231,15 @@ async def _run_worker(settings: Settings) -> None:
 
 
 @cli.command()
-def scheduler() -> None:
+def scheduler(metrics_port: Annotated[int | None, METRICS_PORT] = None) -> None:
     """Run the crons alone until SIGTERM or SIGINT (the compose file's scheduler service).
 
     Any number may run: each tick runs once per organisation. The runs fan out in the relays.
     """
-    settings = _settings()
+    settings = _with_metrics_port(_settings(), metrics_port)
     _check_crons(settings)
-    asyncio.run(_run_scheduler(settings))
+    with _metrics_server(settings):
+        asyncio.run(_run_scheduler(settings))
     typer.echo("scheduler stopped")
 
 

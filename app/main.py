@@ -13,6 +13,7 @@ from app.core import health
 from app.core.errors import install_error_handlers
 from app.core.inputs import RequestLimits
 from app.core.logging import configure_logging
+from app.core.metrics import instrument_http
 from app.core.middleware import CorrelationIdMiddleware
 from app.core.openapi import install_openapi
 from app.core.security import install_session_validator
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         small_body_bytes=settings.app.max_auth_body_bytes,
         small_body_paths=(f"{API_PREFIX}/auth/", "/console/login"),
     )
+    instrument_http(app)  # inside the correlation id: a 500 it renders is counted too
     app.add_middleware(CorrelationIdMiddleware)  # outermost: every answer carries the id
     app.include_router(health.router)
     app.include_router(events_router, prefix=API_PREFIX)

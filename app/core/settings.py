@@ -59,6 +59,9 @@ class AppSettings(BaseSettings):
     """How long an idle keep-alive connection stays open."""
     http_max_concurrency: int | None = Field(default=None, ge=1)
     """Connections plus requests in flight before uvicorn answers 503 itself (None: no cap)."""
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    """Where ``python -m app worker`` and ``scheduler`` serve ``GET /metrics`` (on ``APP_HOST``;
+    None: they serve none). The API serves it on its own port."""
 
     @property
     def json_logs(self) -> bool:

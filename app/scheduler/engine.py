@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import sys
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +30,7 @@ from app.core.crontab import check_crontab, check_timezone
 from app.core.db import session_scope, utcnow
 from app.core.modules import JobSpec
 from app.core.settings import SchedulerSettings
-from app.scheduler import repository, service
+from app.scheduler import metrics, repository, service
 from app.scheduler.models import TriggeredBy
 
 logger = logging.getLogger("app.scheduler")
@@ -184,9 +186,23 @@ class Scheduler:
         return started
 
     async def _reconcile_forever(self) -> None:
+        refreshed = -math.inf
         while True:
             try:
                 await service.reconcile(now=self.clock())
             except Exception:
                 logger.exception("reconciling runs failed; trying again")
+            if time.monotonic() - refreshed >= metrics.FRESHNESS_REFRESH_SECONDS:
+                refreshed = time.monotonic()
+                try:
+                    await self.refresh_freshness()
+                except Exception:
+                    logger.exception("measuring the task sync freshness failed; trying again")
             await asyncio.sleep(self.settings.reconcile_seconds)
+
+    async def refresh_freshness(self) -> float:
+        """Set the freshness gauge to the worst organisation's task-sync freshness; return it."""
+        found = await service.freshness_by_organization(now=self.clock())
+        worst = max(found.values(), default=0.0)
+        metrics.TASK_SYNC_FRESHNESS.set(worst)
+        return worst

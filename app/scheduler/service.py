@@ -23,7 +23,7 @@ from app.contracts.scheduler import JobRunStarted
 from app.core.db import session_scope, utcnow
 from app.core.modules import JobContext, JobSpec
 from app.events import Event, publish
-from app.scheduler import repository
+from app.scheduler import metrics, repository
 from app.scheduler.errors import JobRunning
 from app.scheduler.models import JobRun, RunStatus, TriggeredBy
 
@@ -72,7 +72,9 @@ async def start_run(
     )
     if not inserted:
         return None
-    if not missed:
+    if missed:
+        metrics.run_finished(job.id, status.value, 0.0)
+    else:
         await publish(JobRunStarted(organization_id=organization_id, run_id=run_id, job_id=job.id))
     return run_id
 
@@ -189,16 +191,21 @@ async def fan_out(*, run_id: uuid.UUID, job: JobSpec, page_size: int) -> None:
 
 async def fail_run(*, run_id: uuid.UUID, error: str, now: datetime | None = None) -> None:
     """Close a run that cannot run (its job is unknown, its fan-out gave up)."""
+    finished_at = now or utcnow()
     async with session_scope(join=False) as session:
-        await repository.finish(
+        run = await repository.get_run(session, run_id)
+        finished = await repository.finish(
             session,
             run_id,
             status=RunStatus.FAILED.value,
             error=error[:1000],
             fanned_out=True,
-            finished_at=now or utcnow(),
+            finished_at=finished_at,
         )
         await repository.delete_items(session, run_id)
+    if finished and run is not None:
+        seconds = (finished_at - run.started_at).total_seconds()
+        metrics.run_finished(run.job_id, RunStatus.FAILED.value, seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +254,7 @@ async def reconcile_run(
             return Reconciled(run_id, run.status, run.done, run.users)
         await _record_subjects(session, run, finished_at)
         await repository.delete_items(session, run_id)
+    metrics.run_finished(run.job_id, status.value, (finished_at - run.started_at).total_seconds())
     logger.info(
         "run %s of %s finished: %s, %d users, %d failures",
         run_id,

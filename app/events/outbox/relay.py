@@ -21,6 +21,7 @@ import logging
 import os
 import random
 import socket
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -31,8 +32,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from app.core.db import Database, transaction, utcnow
 from app.core.settings import EventsSettings
+from app.events import metrics
 from app.events.app_emitter import AppEmitter
-from app.events.metrics import DURABLE_DELIVERIES
 from app.events.outbox import repository
 from app.events.outbox.context import DeliveryContext, current_delivery_var
 from app.events.outbox.errors import Defer, DoNotRetry, LeaseLost, RetryAfter
@@ -262,7 +263,7 @@ class Relay:
 
     async def _claim(self, limit: int) -> list[Claim]:
         now = self.clock()
-        return await repository.claim(
+        claims = await repository.claim(
             self.database,
             listeners=self._listener_ids(),
             limit=limit,
@@ -270,6 +271,26 @@ class Relay:
             lease_until=now + timedelta(seconds=self.config.lease_seconds),
             worker=self.worker,
         )
+        for claimed in claims:
+            if claimed.available_at is not None:
+                lag = (now - claimed.available_at).total_seconds()
+                metrics.RELAY_CLAIM_LAG.observe(max(0.0, lag))
+        return claims
+
+    async def refresh_gauges(self) -> repository.OutboxStats:
+        """Refresh the outbox gauges of ``/metrics`` (on every heartbeat; see app/events/metrics).
+
+        Returns:
+            The figures just exported.
+        """
+        now = self.clock()
+        stats = await repository.outbox_stats(self.database, now=now)
+        for status, count in stats.counts.items():
+            metrics.OUTBOX_DELIVERIES.labels(status).set(count)
+        age = (now - stats.oldest_due_at).total_seconds() if stats.oldest_due_at else 0.0
+        metrics.OUTBOX_OLDEST_DUE_AGE.set(max(0.0, age))
+        metrics.OUTBOX_STATS_REFRESHED.set(time.time())
+        return stats
 
     def _spawn(self, claimed: Claim) -> asyncio.Task[None]:
         task = asyncio.create_task(self._deliver(claimed), name=f"delivery-{claimed.id}")
@@ -326,8 +347,9 @@ class Relay:
         try:
             if await self.rescue():  # a restarted worker takes back what its predecessor held
                 self.wake()
+            await self.refresh_gauges()
         except Exception:
-            logger.exception("relay %s: rescuing expired leases failed", self.worker)
+            logger.exception("relay %s: rescuing expired leases or counting failed", self.worker)
         while True:
             await asyncio.sleep(self.config.heartbeat_seconds)
             try:
@@ -336,6 +358,7 @@ class Relay:
                 await repository.heartbeat(self.database, tokens, until=until)
                 if await self.rescue():
                     self.wake()
+                await self.refresh_gauges()
             except Exception:
                 logger.exception("relay %s: maintenance failed; retrying", self.worker)
 
@@ -362,15 +385,16 @@ class Relay:
             idempotency_key=claimed.idempotency_key,
         )
         token = current_delivery_var.set(context)
+        started = time.perf_counter()
         try:
             event, envelope = rebuild(claimed)
             async with self.database.sessionmaker() as session, transaction(session):
                 await self.emitter.deliver(claimed.listener_id, event, envelope)
                 if not await repository.complete(session, claimed, now=self.clock()):
                     raise LeaseLost(f"delivery {claimed.id} was re-claimed by another relay")
-            DURABLE_DELIVERIES.labels(claimed.listener_id, "done").inc()
+            metrics.DURABLE_DELIVERIES.labels(claimed.listener_id, "done").inc()
         except LeaseLost as exc:
-            DURABLE_DELIVERIES.labels(claimed.listener_id, "lost").inc()
+            metrics.DURABLE_DELIVERIES.labels(claimed.listener_id, "lost").inc()
             logger.warning("%s; this attempt was rolled back", exc)
         except asyncio.CancelledError:
             await self._release(claimed)
@@ -381,6 +405,9 @@ class Relay:
             await self._failed(claimed, exc)
         finally:
             current_delivery_var.reset(token)
+            metrics.DURABLE_DELIVERY_DURATION.labels(claimed.listener_id).observe(
+                time.perf_counter() - started
+            )
 
     async def _release(self, claimed: Claim) -> None:
         """Hand a cancelled delivery back; if that fails too, its lease expires instead."""
@@ -427,7 +454,9 @@ class Relay:
             logger.exception("delivery %d: could not record its failure", claimed.id)
             return
         outcome = "dead" if decision.dead else "retry"
-        DURABLE_DELIVERIES.labels(claimed.listener_id, outcome if recorded else "lost").inc()
+        metrics.DURABLE_DELIVERIES.labels(
+            claimed.listener_id, outcome if recorded else "lost"
+        ).inc()
         log = logger.error if decision.dead else logger.warning
         log(
             "delivery %d of %s to %s failed (attempt %d/%d): %s",

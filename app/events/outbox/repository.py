@@ -322,6 +322,8 @@ class Claim:
     payload: str
     """The stored JSON, undecoded: :func:`rebuild` decodes it, so a payload that cannot be
     decoded fails its own delivery (a dead letter), never the claim of every delivery."""
+    available_at: datetime | None = None
+    """When it became due (what the relay's claim-lag histogram measures from)."""
 
     @property
     def idempotency_key(self) -> str:
@@ -348,9 +350,10 @@ WITH cand AS MATERIALIZED (
     SET status = 'running', attempts = d.attempts + 1, lease_until = :lease_until,
         lease_token = :token, worker = :worker, updated_at = :now
     FROM cand WHERE d.id = cand.id
-    RETURNING d.id, d.listener_id, d.attempts, d.event_id, d.ordering_key
+    RETURNING d.id, d.listener_id, d.attempts, d.event_id, d.ordering_key, d.available_at
 )
-SELECT c.id, c.listener_id, c.attempts, c.ordering_key, e.id AS event_id, e.name, e.version,
+SELECT c.id, c.listener_id, c.attempts, c.ordering_key, c.available_at,
+       e.id AS event_id, e.name, e.version,
        e.organization_id, e.correlation_id, e.causation_id, e.occurred_at,
        e.payload::text AS payload
 FROM claimed c JOIN outbox_events e ON e.id = c.event_id
@@ -472,6 +475,7 @@ async def _claim_sqlite(
             DELIVERIES.c.attempts,
             DELIVERIES.c.event_id,
             DELIVERIES.c.ordering_key,
+            DELIVERIES.c.available_at,
         )
     )
     deliveries = sorted(claimed.mappings(), key=lambda row: int(row["id"]))
@@ -503,6 +507,7 @@ def _claim(row: Any, token: uuid.UUID) -> Claim:
         occurred_at=row["occurred_at"],
         ordering_key=row["ordering_key"],
         payload=row["payload"],
+        available_at=row["available_at"],
     )
 
 
@@ -643,6 +648,44 @@ async def release_held(session: AsyncSession, *, listener_id: str, ordering_key:
         .values(held=False)
     )
     return _rowcount(result)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    """The open work of the outbox: deliveries by status, and the oldest due one."""
+
+    counts: dict[str, int]
+    """``pending`` (not held), ``held``, ``running`` and ``dead``; absent ones are 0."""
+    oldest_due_at: datetime | None
+    """The ``available_at`` of the oldest due, unheld, pending delivery (None: none is due)."""
+
+
+_OPEN_COUNTS = text(
+    "SELECT status, held, count(*) AS n FROM outbox_deliveries "
+    "WHERE status IN ('pending', 'running', 'dead') GROUP BY status, held"
+)
+
+
+async def outbox_stats(database: Database, *, now: datetime) -> OutboxStats:
+    """Count the open deliveries and find the oldest due one (the relay's gauges).
+
+    Both read indexes of open work only: the counts use the ``status``/``available_at`` index
+    (cost grows with the backlog, never with the done history), and the oldest due delivery is
+    the first entry of the claim's partial index ``ix_outbox_deliveries_due``.
+    """
+    counts = {"pending": 0, "held": 0, "running": 0, "dead": 0}
+    async with database.engine.connect() as conn:
+        for row in (await conn.execute(_OPEN_COUNTS)).mappings():
+            status = "held" if row["status"] == _PENDING and row["held"] else row["status"]
+            counts[status] += int(row["n"])
+        oldest = (
+            await conn.execute(
+                select(func.min(DELIVERIES.c.available_at))
+                .where(DELIVERIES.c.status == literal_column(f"'{_PENDING}'"))
+                .where(~DELIVERIES.c.held, DELIVERIES.c.available_at <= now)
+            )
+        ).scalar()
+    return OutboxStats(counts, oldest)
 
 
 async def release(database: Database, claims: Sequence[Claim], *, now: datetime) -> int:

@@ -81,6 +81,7 @@ class OracleFusionClient:
     async def get_worker_by_username(self, username: str) -> Worker:
         """Return the worker whose user account is ``username`` (through ``publicWorkers``)."""
         data = await self._get(
+            "get_public_worker",
             f"{HCM}/publicWorkers",
             {
                 "q": self._q(Username=username),
@@ -97,7 +98,9 @@ class OracleFusionClient:
         return await self.get_worker(person_number=number)
 
     async def _one_worker(self, q: str, expand: str) -> Mapping[str, Any] | None:
-        data = await self._get(f"{HCM}/workers", {"q": q, "expand": expand, "limit": "1"}, adf=True)
+        data = await self._get(
+            "get_worker", f"{HCM}/workers", {"q": q, "expand": expand, "limit": "1"}, adf=True
+        )
         items = data.get("items")
         if not isinstance(items, list):
             raise ProtocolError("workers answer without items", integration=INTEGRATION)
@@ -147,7 +150,7 @@ class OracleFusionClient:
                 params["applicationContext"] = application_context
             if keyword:
                 params["keyword"] = keyword
-            data = await self._get(BPM_TASKS, params)
+            data = await self._get("list_tasks", BPM_TASKS, params)
             items = [i for i in data.get("items") or () if isinstance(i, Mapping)]
             for raw in items:
                 if parsing.integer(raw.get("number")) is None:
@@ -194,7 +197,7 @@ class OracleFusionClient:
 
     async def get_task(self, number: int) -> TaskDetail:
         """Return a task with its ``actionList``."""
-        data = await self._get(f"{BPM_TASKS}/{int(number)}", {})
+        data = await self._get("get_task", f"{BPM_TASKS}/{int(number)}", {})
         if parsing.integer(data.get("number")) is None:
             raise ProtocolError("a task without a number", integration=INTEGRATION)
         return parsing.task_detail(data)
@@ -230,7 +233,7 @@ class OracleFusionClient:
         body: dict[str, Any] = {"action": {"id": action}}
         if comment:
             body["comment"] = {"commentStr": comment, "commentScope": "TASK"}
-        response = await self._send("PUT", f"{BPM_TASKS}/{int(number)}", json=body)
+        response = await self._send("act_on_task", "PUT", f"{BPM_TASKS}/{int(number)}", json=body)
         if response.status_code >= 400:
             raise error_from_response(response, conflict=AlreadyDecidedError)
         data = self._json(response)
@@ -250,7 +253,10 @@ class OracleFusionClient:
 
     async def _requisition(self, q: str, label: str) -> Requisition:
         data = await self._get(
-            f"{FSCM}/purchaseRequisitions", {"q": q, "expand": "lines", "limit": "1"}, adf=True
+            "get_requisition",
+            f"{FSCM}/purchaseRequisitions",
+            {"q": q, "expand": "lines", "limit": "1"},
+            adf=True,
         )
         items = [i for i in data.get("items") or () if isinstance(i, Mapping)]
         if not items:
@@ -273,15 +279,16 @@ class OracleFusionClient:
         return (";" if self.framework_version < 2 else " and ").join(parts)
 
     async def _get(
-        self, path: str, params: Mapping[str, str], *, adf: bool = False
+        self, operation: str, path: str, params: Mapping[str, str], *, adf: bool = False
     ) -> Mapping[str, Any]:
-        response = await self._send("GET", path, params=params, adf=adf)
+        response = await self._send(operation, "GET", path, params=params, adf=adf)
         if response.status_code >= 400:
             raise error_from_response(response)
         return self._json(response)
 
     async def _send(
         self,
+        operation: str,
         method: str,
         path: str,
         *,
@@ -300,7 +307,7 @@ class OracleFusionClient:
                 json=json,
                 headers=headers,
                 auth=self.auth,
-                extensions=wire.extensions(tenant=self.tenant),
+                extensions=wire.extensions(tenant=self.tenant, operation=operation),
             )
         except httpx.TransportError as exc:
             raise error_from_transport(exc, integration=INTEGRATION) from exc

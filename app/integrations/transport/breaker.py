@@ -14,19 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from prometheus_client import Counter
+from app.integrations import metrics
 
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 RECENT_FAILURES = 10
 """How many of its latest failures a breaker keeps, for the admin console."""
-
-BREAKER_OPENED = Counter(
-    "workflow_hub_integration_breaker_opened_total",
-    "Times an integration's breaker opened for an organisation.",
-    ["integration"],
-)
 
 
 class BreakerState(StrEnum):
@@ -81,9 +75,21 @@ class CircuitBreaker:
                 raise BreakerOpen(self.reset_seconds)
             self._probing = True
 
+    @property
+    def integration(self) -> str:
+        return self.name.split(":", 1)[0]
+
+    def current_state(self) -> BreakerState:
+        """Return the state the next call will find (an open breaker past its reset is
+        half-open), without changing it."""
+        if self.state is BreakerState.OPEN and self.clock() >= self.opened_at + self.reset_seconds:
+            return BreakerState.HALF_OPEN
+        return self.state
+
     def record_success(self) -> None:
         if self.state is not BreakerState.CLOSED:
             logger.info("breaker %s closed", self.name)
+            metrics.BREAKER_CLOSED.labels(self.integration).inc()
         self.state = BreakerState.CLOSED
         self.failures = 0
         self._probing = False
@@ -94,7 +100,7 @@ class CircuitBreaker:
         if self.state is BreakerState.HALF_OPEN or self.failures >= self.failure_threshold:
             if self.state is not BreakerState.OPEN:
                 logger.warning("breaker %s opened after %d failures", self.name, self.failures)
-                BREAKER_OPENED.labels(self.name.split(":", 1)[0]).inc()
+                metrics.BREAKER_OPENED.labels(self.integration).inc()
             self.state = BreakerState.OPEN
             self.opened_at = self.clock()
             self._probing = False
@@ -114,6 +120,7 @@ class BreakerRegistry:
         self.reset_seconds = reset_seconds
         self.clock = clock
         self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
+        metrics.BREAKERS.track(self)
 
     def get(self, integration: str, tenant: str | None) -> CircuitBreaker:
         """Return the breaker of ``integration`` for ``tenant`` (``-`` when there is none)."""
@@ -133,6 +140,13 @@ class BreakerRegistry:
         """Return the latest failures of ``integration`` for ``tenant``, newest first."""
         breaker = self._breakers.get((integration, tenant or "-"))
         return list(reversed(breaker.recent)) if breaker is not None else []
+
+    def current_states(self) -> list[tuple[str, int]]:
+        """Return each breaker's integration and gauge value (0 closed, 1 half-open, 2 open)."""
+        return [
+            (integration, metrics.BREAKER_STATE_VALUES[breaker.current_state().value])
+            for (integration, _), breaker in list(self._breakers.items())
+        ]
 
     def states(self) -> dict[tuple[str, str], BreakerState]:
         """Return the state of every breaker, for health pages and tests."""

@@ -18,18 +18,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
 from aiolimiter import AsyncLimiter
-from prometheus_client import Counter
 from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_random_exponential
 
+from app.integrations.metrics import ATTEMPTS, CALL_DURATION, CALLS
 from app.integrations.transport.breaker import BreakerOpen, BreakerRegistry
 from app.integrations.transport.wire import (
     IDEMPOTENCY_KEY_HEADER,
     IDEMPOTENT,
+    OPERATION,
     TENANT,
     CircuitOpenError,
     parse_retry_after,
@@ -49,12 +51,6 @@ async def server_error(response: httpx.Response) -> bool:
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-
-CALLS = Counter(
-    "workflow_hub_integration_calls_total",
-    "Integration HTTP attempts by outcome (a status class, error, retry or circuit_open).",
-    ["integration", "outcome"],
-)
 
 
 @dataclass(frozen=True)
@@ -114,8 +110,22 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             before_sleep=self._discard,
             retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]
         )
-        response: httpx.Response = await retrying(self._attempt, request)
-        return response
+        operation = str(request.extensions.get(OPERATION) or "unnamed")
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            response: httpx.Response = await retrying(self._attempt, request)
+            outcome = f"{response.status_code // 100}xx"
+            return response
+        except CircuitOpenError:
+            outcome = "circuit_open"
+            raise
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        finally:
+            CALLS.labels(self.integration, operation, outcome).inc()
+            CALL_DURATION.labels(self.integration, operation).observe(time.perf_counter() - started)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -126,7 +136,7 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         try:
             breaker.before_call()
         except BreakerOpen as exc:
-            CALLS.labels(self.integration, "circuit_open").inc()
+            ATTEMPTS.labels(self.integration, "circuit_open").inc()
             raise CircuitOpenError(
                 f"{self.integration} circuit open for {tenant or 'the process'}",
                 retry_after=exc.retry_after,
@@ -139,7 +149,7 @@ class ResilientTransport(httpx.AsyncBaseTransport):
                 response = await self.inner.handle_async_request(request)
         except httpx.TransportError as exc:
             breaker.record_failure(f"{type(exc).__name__} on {_call(request)}")
-            CALLS.labels(self.integration, "error").inc()
+            ATTEMPTS.labels(self.integration, "error").inc()
             raise
         except BaseException:
             breaker.record_neutral()
@@ -154,7 +164,7 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             breaker.record_failure(f"HTTP {response.status_code} on {_call(request)}")
         else:
             breaker.record_success()
-        CALLS.labels(self.integration, f"{response.status_code // 100}xx").inc()
+        ATTEMPTS.labels(self.integration, f"{response.status_code // 100}xx").inc()
         return response
 
     def _should_retry(self, state: RetryCallState, idempotent: bool) -> bool:
@@ -184,7 +194,7 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         return float(self._backoff(state))
 
     async def _discard(self, state: RetryCallState) -> None:
-        CALLS.labels(self.integration, "retry").inc()
+        ATTEMPTS.labels(self.integration, "retry").inc()
         outcome = state.outcome
         reason: object
         if outcome is not None and not outcome.failed:

@@ -18,16 +18,26 @@ TENANT = "workflow_hub.tenant"
 """Request extension: the organisation a call is made for (the breaker's partition)."""
 IDEMPOTENT = "workflow_hub.idempotent"
 """Request extension: ``True`` when the call may be sent again (a read sent as POST, say)."""
+OPERATION = "workflow_hub.operation"
+"""Request extension: what the call does (``list_tasks``), a fixed name: the metrics' label."""
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 
 
-def extensions(*, tenant: str | None, idempotent: bool | None = None) -> dict[str, Any]:
-    """Return fresh request extensions (httpx adds to the dict it is given)."""
+def extensions(
+    *, tenant: str | None, idempotent: bool | None = None, operation: str | None = None
+) -> dict[str, Any]:
+    """Return fresh request extensions (httpx adds to the dict it is given).
+
+    ``operation`` names the call in the metrics; it must come from the code (a constant),
+    never from data, since each value becomes a label.
+    """
     out: dict[str, Any] = {}
     if tenant is not None:
         out[TENANT] = tenant
     if idempotent is not None:
         out[IDEMPOTENT] = idempotent
+    if operation is not None:
+        out[OPERATION] = operation
     return out
 
 

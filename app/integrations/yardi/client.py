@@ -151,7 +151,7 @@ class YardiClient:
                 "Content-Type": "text/xml; charset=utf-8",
                 "SOAPAction": f'"{self.namespace}/{method}"',
             },
-            extensions=wire.extensions(tenant=self.tenant, idempotent=idempotent),
+            extensions=wire.extensions(tenant=self.tenant, idempotent=idempotent, operation=method),
         )
         try:
             response = await self.http.send(request, stream=True)

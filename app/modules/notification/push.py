@@ -27,6 +27,7 @@ from app.core.db import savepoint
 from app.events import Defer, RetryPolicy, publish
 from app.integrations.fcm import MAX_BATCH, PushGateway, PushMessage, SendResult
 from app.modules.notification import clock, devices, preferences, repository
+from app.modules.notification.metrics import PUSH_SENDS
 from app.modules.notification.models import Device, Notification, Push
 from app.modules.notification.quiet import QuietHours
 
@@ -346,4 +347,14 @@ async def _send(
             [content.to(d.token) for d in targets[start : start + MAX_BATCH]]
         )
         results.extend(batch.results)
+    for result in results:
+        PUSH_SENDS.labels(_outcome(result)).inc()
     return results
+
+
+def _outcome(result: SendResult) -> str:
+    if result.success:
+        return "sent"
+    if result.dead:
+        return "token_dead"
+    return "retryable" if result.retryable else "failed"
