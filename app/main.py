@@ -13,7 +13,7 @@ from app.core import health
 from app.core.errors import install_error_handlers
 from app.core.inputs import RequestLimits
 from app.core.logging import configure_logging
-from app.core.metrics import instrument_http
+from app.core.metrics import instrument_http, resolve_routes
 from app.core.middleware import CorrelationIdMiddleware
 from app.core.openapi import install_openapi
 from app.core.security import install_session_validator
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.integrations = runtime.integrations
             app.state.relay = runtime.relay
             app.state.scheduler = runtime.scheduler
+            resolve_routes(app)
             logger.info("%s ready (env=%s)", settings.app.name, settings.app.env.value)
             yield
         logger.info("%s stopped", settings.app.name)
