@@ -425,7 +425,9 @@ class Relay:
         except Exception:
             logger.exception("delivery %d: could not defer it", claimed.id)
             return
-        DURABLE_DELIVERIES.labels(claimed.listener_id, "deferred" if moved else "lost").inc()
+        metrics.DURABLE_DELIVERIES.labels(
+            claimed.listener_id, "deferred" if moved else "lost"
+        ).inc()
         logger.info(
             "delivery %d of %s to %s deferred until %s: %s",
             claimed.id,
