@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import httpx
@@ -132,6 +132,7 @@ class OracleWorklist:
             summary=f"From {who}" if who else None,
             priority=task.priority,
             assigned_at=task.assigned_at or task.created_at,
+            due_at=task.due_at,
             updated_at=task.updated_at,
         )
 
@@ -219,14 +220,19 @@ def _lease_task(approval: LeasingApproval) -> SourceTask:
     where = f"{approval.property_code or ''}{unit}".strip()
     title = approval.description or f"{approval.workflow_name} {approval.record_id}"
     summary = " · ".join(p for p in (approval.tenant, where) if p) or None
-    requested = approval.requested_on
     return SourceTask(
         task_id=approval.record_id,
         source_ref=approval.workflow_name,
         title=title[:500],
         summary=summary,
-        assigned_at=datetime.combine(requested, time(), UTC) if requested else None,
+        assigned_at=_midnight(approval.requested_on),
+        due_at=_midnight(approval.due_on),
     )
+
+
+def _midnight(day: date | None) -> datetime | None:
+    """A Yardi date (no time of day) as the start of that day, UTC."""
+    return datetime.combine(day, time(), UTC) if day is not None else None
 
 
 def _lease_details(detail: LeasingApprovalDetail) -> dict[str, Any]:

@@ -168,6 +168,13 @@ class TaskSeed:
     def created(self) -> datetime:
         return EPOCH - timedelta(hours=(self.number % 72) + 1)
 
+    @property
+    def due(self) -> datetime | None:
+        """One to ten days after it was created; every fourth task has no deadline."""
+        if self.number % 4 == 0:
+            return None
+        return self.created + timedelta(days=1 + self.number % 10)
+
 
 @dataclass(frozen=True)
 class LeaseSeed:
@@ -180,6 +187,17 @@ class LeaseSeed:
     @property
     def property_index(self) -> int:
         return self.approver % len(PROPERTIES)
+
+    @property
+    def requested_on(self) -> date:
+        return date(2026, 11, 1 + self.record_id % 20)
+
+    @property
+    def due_on(self) -> date | None:
+        """A week or two after the request; every fifth approval has no deadline."""
+        if self.record_id % 5 == 0:
+            return None
+        return self.requested_on + timedelta(days=7 + self.record_id % 8)
 
     @property
     def lease_start(self) -> date:

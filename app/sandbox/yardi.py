@@ -94,13 +94,15 @@ def _approval(state: SandboxState, lease: LeaseSeed, tag: str, generations: int)
         "Tenant": TENANTS[lease.record_id % len(TENANTS)],
         "Description": f"{workflow} for unit {100 + lease.record_id % 50}",
         "RequestedBy": requester.display_name,
-        "RequestedDate": f"2026-11-{1 + lease.record_id % 20:02d}",
+        "RequestedDate": lease.requested_on.isoformat(),
+        "DueDate": lease.due_on.isoformat() if lease.due_on else None,
         "Amount": f"{1500 + (lease.record_id % 40) * 125}.00",
         "Currency": "USD",
         "Status": _status(state, lease, generations),
     }
     for name, value in values.items():
-        ET.SubElement(element, name).text = value
+        if value is not None:
+            ET.SubElement(element, name).text = value
     return element
 
 

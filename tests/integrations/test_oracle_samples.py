@@ -95,6 +95,20 @@ def test_the_task_list_sample() -> None:
     assert task.assigned_at == datetime(2024, 11, 14, 12, 10, 27, tzinfo=UTC)
     assert (task.category, task.identification_key) == ("Purchasing", "300100155148633")
     assert not task.is_decided
+    assert task.due_at is None  # the sample has no dueDate: no deadline
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2024-11-21 17:00:00", datetime(2024, 11, 21, 17, tzinfo=UTC)),
+        ("2024-11-21T17:00:00+02:00", datetime(2024, 11, 21, 15, tzinfo=UTC)),
+        ("soon", None),
+    ],
+)
+def test_a_tasks_due_date_is_read_from_due_date(raw: str, expected: datetime | None) -> None:
+    task = parsing.task_summary({**TASK_LIST["items"][0], "dueDate": raw})
+    assert task.due_at == expected
 
 
 def test_the_action_list_sample() -> None:

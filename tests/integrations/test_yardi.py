@@ -71,6 +71,7 @@ async def test_pending_detail_and_approve(yardi: Yardi) -> None:
     assert first.status == "Pending"
     assert first.amount is not None
     assert first.requested_on
+    assert all(a.due_on is None or a.due_on > a.requested_on for a in pending)
     detail = await client.approval_detail(
         approver=EMMA, workflow_name=first.workflow_name, record_id=first.record_id
     )

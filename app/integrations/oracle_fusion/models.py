@@ -102,6 +102,8 @@ class TaskSummary(_Model):
     created_at: datetime | None = None
     assigned_at: datetime | None = None
     updated_at: datetime | None = None
+    due_at: datetime | None = None
+    """``dueDate``: when the task is due (None: no deadline)."""
 
     @property
     def is_decided(self) -> bool:

@@ -221,6 +221,7 @@ def _task_fields(raw: Json) -> dict[str, Any]:
         "created_at": bpm_datetime(raw.get("createdDate")),
         "assigned_at": bpm_datetime(raw.get("assignedDate")),
         "updated_at": bpm_datetime(raw.get("updatedDate")),
+        "due_at": bpm_datetime(raw.get("dueDate")),
     }
 
 

@@ -227,6 +227,7 @@ def _approval(element: Element, cls: type[_A]) -> _A:
         "description": soap.text_of(element, "Description"),
         "requested_by": soap.text_of(element, "RequestedBy"),
         "requested_on": _date(soap.text_of(element, "RequestedDate")),
+        "due_on": _date(soap.text_of(element, "DueDate")),
         "amount": _decimal(soap.text_of(element, "Amount")),
         "currency": soap.text_of(element, "Currency"),
         "status": soap.text_of(element, "Status"),

@@ -42,6 +42,8 @@ class LeasingApproval(_Model):
     description: str | None = None
     requested_by: str | None = None
     requested_on: date | None = None
+    due_on: date | None = None
+    """``DueDate``: the day the approval is due (None: no deadline)."""
     amount: Decimal | None = None
     """The monthly rent."""
     currency: str | None = None

@@ -84,6 +84,7 @@ def task_body(
         "createdDate": _bpm_date(task.created),
         "assignedDate": _bpm_date(task.created),
         "updatedDate": _bpm_date(updated),
+        "dueDate": _bpm_date(task.due) if task.due else None,
         "fromUserName": requester.username,
         "fromUserDisplayName": requester.display_name,
         "ownerUser": requester.username,

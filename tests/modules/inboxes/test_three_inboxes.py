@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, time
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import update
 
 from app.contracts.common import PendingTaskReceived
 from app.contracts.user import UserTaskSyncRequested
 from app.core.db import session_scope
 from app.events import publish
 from app.events.testing import capture_events, run_pending
+from app.modules.leasing.models import LeasingTask
+from app.modules.procurement.models import ProcurementTask
 from app.sandbox.state import Fault
 from tests.factories import Account, problem_code, settle
 from tests.inbox_support import EMMA, RunningSandbox, received_actions, request_sync, tasks
@@ -41,6 +45,52 @@ async def test_one_sync_fills_all_three_inboxes_under_one_sync_id(
     assert len(received) == sum(len(page["items"]) for page in pages.values())
     (sync,) = captured.of(UserTaskSyncRequested)
     assert {e.sync_id for e in received} == {captured.envelope_of(sync).id}  # type: ignore[union-attr]
+
+
+def _due(found: dict[str, Any]) -> dict[str, datetime | None]:
+    return {
+        t["task_id"]: datetime.fromisoformat(t["due_at"]) if t["due_at"] else None
+        for t in found["items"]
+    }
+
+
+async def test_due_dates_come_from_each_source_on_insert_and_on_update(
+    app: FastAPI, client: httpx.AsyncClient, employee: Account, connected: RunningSandbox
+) -> None:
+    data = connected.state.data
+    bpm = data.tasks_of(1, [0])
+    expected: dict[str, dict[str, datetime | None]] = {
+        "procurement": {str(t.number): t.due for t in bpm if t.is_purchasing},
+        "hr": {str(t.number): t.due for t in bpm if not t.is_purchasing},
+        "leasing": {  # Yardi's DueDate is a day: its start, UTC
+            str(lease.record_id): datetime.combine(lease.due_on, time(), UTC)
+            if lease.due_on
+            else None
+            for lease in data.leases_of(1, [0])
+        },
+    }
+    dues = [due for found in expected.values() for due in found.values()]
+    assert any(due is None for due in dues)
+    assert any(due is not None for due in dues)
+
+    await request_sync(app, employee)
+    for m in MODULES:
+        assert _due(await tasks(client, m, employee, limit="200")) == expected[m], m
+    first = (await tasks(client, "leasing", employee))["items"][0]
+    detail = await client.get(f"/api/v1/leasing/tasks/{first['id']}", headers=employee.headers)
+    assert detail.json()["due_at"] == first["due_at"]
+
+    # A due date that moved at the source is taken by the next sync (the stored copy is stale).
+    async with session_scope() as session:
+        for table in (ProcurementTask, LeasingTask):
+            await session.execute(
+                update(table)
+                .where(table.user_id == employee.user_id)
+                .values(due_at=datetime(2030, 1, 1, tzinfo=UTC))
+            )
+    await request_sync(app, employee)
+    for m in ("procurement", "leasing"):
+        assert _due(await tasks(client, m, employee, limit="200")) == expected[m], m
 
 
 async def test_each_module_shows_its_own_details(
