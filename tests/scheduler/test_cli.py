@@ -89,12 +89,15 @@ def _jobs_run(env: dict[str, str], project_root: Path) -> None:
         "task_sweep",
         "profile_sync",
         "notification.prune",
+        "procurement.idempotency.prune",
+        "hr.idempotency.prune",
+        "leasing.idempotency.prune",
     ]
     unknown = _run(["jobs", "run", "nope", "--organization", "Demo"], env, project_root)
     assert unknown.returncode == 2
     assert (
-        "no job 'nope'; the jobs are: task_sweep, profile_sync, notification.prune"
-        in unknown.stderr
+        "no job 'nope'; the jobs are: task_sweep, profile_sync, notification.prune, "
+        "procurement.idempotency.prune" in unknown.stderr
     )
     nobody = _run(["jobs", "run", "task_sweep", "--organization", "Nope"], env, project_root)
     assert nobody.returncode == 2

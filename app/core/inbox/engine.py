@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import own_transaction, session_scope, utcnow
 from app.core.errors import AppError
@@ -134,6 +135,19 @@ class Answer:
     status: int
     body: dict[str, Any]
     headers: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyClaim:
+    """A key this request now holds; ``previous`` is a bulk answer it resumes (see ``RETRY``)."""
+
+    id: uuid.UUID
+    previous: dict[str, Any] | None = None
+
+
+RETRY = "__retry__"
+"""In a stored bulk answer: the items whose failure was not final (5xx), which a repeat of the
+key runs again; the others are replayed."""
 
 
 @asynccontextmanager
@@ -396,7 +410,7 @@ class TaskInbox:
             stored = await self._claim_key(principal, idempotency_key, request_hash)
             if isinstance(stored, Answer):
                 return stored
-            key_id = stored
+            key_id = stored.id
         try:
             return await self._act(principal, row_id, action=action, comment=comment, key_id=key_id)
         except AppError:
@@ -410,7 +424,7 @@ class TaskInbox:
 
     async def _claim_key(
         self, principal: Principal, key: str, request_hash: str
-    ) -> Answer | uuid.UUID:
+    ) -> Answer | KeyClaim:
         now = utcnow()
         stale = now - timedelta(seconds=self.settings.action_lease_seconds)
         expired = now - timedelta(hours=self.settings.idempotency_ttl_hours)
@@ -434,27 +448,44 @@ class TaskInbox:
                         )
                         session.add(row)
                         await session.flush()
-                        return uuid.UUID(str(row.id))
+                        return KeyClaim(uuid.UUID(str(row.id)))
                     if row.request_hash != request_hash:
                         raise IdempotencyKeyReused()
                     if row.status_code is not None:
                         body = dict(row.response or {})
                         headers = body.pop("__headers__", {})
-                        return Answer(row.status_code, body, headers)
+                        if not body.get(RETRY):
+                            body.pop(RETRY, None)
+                            return Answer(row.status_code, body, headers)
+                        # A bulk answer with items to try again: this request resumes it.
+                        row.status_code, row.created_at = None, now
+                        await session.flush()
+                        return KeyClaim(uuid.UUID(str(row.id)), previous=body)
                     if row.created_at > stale:
                         raise IdempotencyKeyInProgress()
                     row.created_at = now  # the first request died: this one takes over
                     await session.flush()
-                    return uuid.UUID(str(row.id))
+                    return KeyClaim(uuid.UUID(str(row.id)), previous=row.response)
             except IntegrityError:
                 continue  # a concurrent first request inserted the key: read it again
         raise IdempotencyKeyInProgress()
 
     async def _forget_key(self, key_id: uuid.UUID) -> None:
+        """Let the key's next request run: forget it, or restore the bulk answer it resumed."""
         async with writing() as session:
             row = await session.get(self.tables.idempotency, key_id)
-            if row is not None and row.status_code is None:
+            if row is None or row.status_code is not None:
+                return
+            if row.response:
+                row.status_code = 200
+            else:
                 await session.delete(row)
+
+    async def _store_answer(self, session: AsyncSession, key_id: uuid.UUID, answer: Answer) -> None:
+        key = await session.get(self.tables.idempotency, key_id)
+        if key is not None:
+            key.status_code = answer.status
+            key.response = {**answer.body, "__headers__": answer.headers}
 
     async def _act(
         self,
@@ -545,24 +576,65 @@ class TaskInbox:
                 error.extra["approval_id"] = str(approval_id)
                 answer = Answer(error.status, _problem_body(error), dict(error.headers))
             if key_id is not None and answer.status < REPLAYABLE_BELOW:
-                key = await session.get(self.tables.idempotency, key_id)
-                if key is not None:
-                    key.status_code = answer.status
-                    key.response = {**answer.body, "__headers__": answer.headers}
+                await self._store_answer(session, key_id, answer)
         if error is not None:
             raise error
         return answer
 
     # -- bulk ------------------------------------------------------------------------------------
 
-    async def act_many(self, principal: Principal, items: Sequence[BulkItemIn]) -> BulkOut:
-        """Act on up to 50 tasks, a few at once, answering each; stop once the breaker opens."""
+    async def act_many(
+        self,
+        principal: Principal,
+        items: Sequence[BulkItemIn],
+        *,
+        idempotency_key: str | None = None,
+    ) -> BulkOut:
+        """Act on up to 50 tasks, a few at once, answering each; stop once the breaker opens.
+
+        With an ``idempotency_key``, the answer is stored: a repeat replays each item's final
+        answer and runs again only the items that failed with a 5xx (the rest of the answer
+        is replayed as it was); the same key with other items raises
+        :class:`IdempotencyKeyReused`.
+        """
+        if idempotency_key is None:
+            results, _ = await self._act_many(principal, items, {})
+            return BulkOut(results=results)
+        stored = await self._claim_key(principal, idempotency_key, _bulk_hash(items))
+        if isinstance(stored, Answer):
+            return BulkOut.model_validate(stored.body)
+        done: dict[int, BulkResult] = {}
+        if stored.previous:
+            again = set(stored.previous.get(RETRY) or ())
+            for index, result in enumerate(stored.previous.get("results") or ()):
+                if index not in again:
+                    done[index] = BulkResult.model_validate(result)
+        try:
+            results, retry = await self._act_many(principal, items, done)
+            async with writing() as session:
+                body = BulkOut(results=results).model_dump(mode="json")
+                await self._store_answer(
+                    session, stored.id, Answer(200, {**body, RETRY: retry}, {})
+                )
+        except BaseException:
+            await asyncio.shield(self._forget_key(stored.id))
+            raise
+        return BulkOut(results=results)
+
+    async def _act_many(
+        self, principal: Principal, items: Sequence[BulkItemIn], done: dict[int, BulkResult]
+    ) -> tuple[list[BulkResult], list[int]]:
+        """Answer each item (those in ``done`` as they are), and which failed with a 5xx."""
         limit = asyncio.Semaphore(self.settings.bulk_concurrency)
         stopped: list[UpstreamUnavailable] = []
+        retry: list[int] = []
 
-        async def one(item: BulkItemIn) -> BulkResult:
+        async def one(index: int, item: BulkItemIn) -> BulkResult:
+            if index in done:
+                return done[index]
             async with limit:
                 if stopped:
+                    retry.append(index)
                     return _failed(item.id, stopped[0])
                 try:
                     answer = await self._act(
@@ -575,6 +647,8 @@ class TaskInbox:
                 except AppError as exc:
                     if isinstance(exc, UpstreamUnavailable) and exc.extra.get("breaker_open"):
                         stopped.append(exc)
+                    if exc.status >= REPLAYABLE_BELOW:
+                        retry.append(index)
                     return _failed(item.id, exc)
                 return BulkResult(
                     id=item.id,
@@ -583,8 +657,8 @@ class TaskInbox:
                     status=answer.body["task"]["status"],
                 )
 
-        results = await asyncio.gather(*(one(item) for item in items))
-        return BulkOut(results=list(results))
+        results = await asyncio.gather(*(one(i, item) for i, item in enumerate(items)))
+        return list(results), sorted(retry)
 
     # -- audit -----------------------------------------------------------------------------------
 
@@ -655,16 +729,23 @@ class TaskInbox:
             ]
         return ApprovalPage(items=items, total=total, limit=limit, offset=offset)
 
-    async def prune_idempotency_keys(self) -> int:
-        """Forget idempotency records older than their time to live."""
+    async def prune_idempotency_keys(
+        self, session: AsyncSession, *, organization_id: uuid.UUID
+    ) -> int:
+        """Forget the organisation's idempotency records older than their time to live
+        (``INBOX_IDEMPOTENCY_TTL_HOURS``, at least a day), in the caller's transaction."""
         before = utcnow() - timedelta(hours=self.settings.idempotency_ttl_hours)
-        async with writing() as session:
-            return await store.prune_keys(session, self.tables, before=before)
+        return await store.prune_keys(session, self.tables, organization_id, before=before)
 
 
 def _hash(row_id: uuid.UUID, action: str, comment: str | None) -> str:
     canonical = json.dumps([str(row_id), action, comment], separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _bulk_hash(items: Sequence[BulkItemIn]) -> str:
+    canonical = [["bulk"], *([str(i.id), i.action, i.comment] for i in items)]
+    return hashlib.sha256(json.dumps(canonical, separators=(",", ":")).encode()).hexdigest()
 
 
 def _app_error(exc: SourceError) -> AppError:

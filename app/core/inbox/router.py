@@ -60,9 +60,12 @@ def inbox_router(inbox: TaskInbox, *, prefix: str, tag: str) -> APIRouter:
         )
 
     @router.post("/tasks/actions", response_model=BulkOut, summary=f"Act on many {name} tasks")
-    async def act_on_tasks(body: BulkIn, principal: CallerBriefly) -> BulkOut:
-        """Approve or reject 1 to 50 tasks; each item is answered on its own."""
-        return await inbox.act_many(principal, body.items)
+    async def act_on_tasks(
+        body: BulkIn, principal: CallerBriefly, idempotency_key: IdempotencyKey = None
+    ) -> BulkOut:
+        """Approve or reject 1 to 50 tasks; each item is answered on its own. A repeated
+        Idempotency-Key replays the final answers and tries the 5xx failures again."""
+        return await inbox.act_many(principal, body.items, idempotency_key=idempotency_key)
 
     @router.get("/tasks/{task_id}", response_model=TaskDetailRead, summary=f"One {name} task")
     async def read_task(task_id: uuid.UUID, principal: CallerBriefly) -> TaskDetailRead:

@@ -24,6 +24,9 @@ class InboxSettings(BaseSettings):
     """Source calls one bulk request makes at once."""
     idempotency_ttl_hours: float = Field(default=24.0, ge=24)
     """How long an ``Idempotency-Key``'s first answer is kept (at least a day)."""
+    prune_cron: str = "50 3 * * *"
+    """When each inbox's ``<m>.idempotency.prune`` job forgets the expired keys (crontab, five
+    fields; the scheduler refuses one that does not parse, naming this setting)."""
 
 
 @lru_cache

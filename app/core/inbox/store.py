@@ -273,9 +273,12 @@ async def get_key(
     return (await session.scalars(query)).one_or_none()
 
 
-async def prune_keys(session: AsyncSession, t: InboxTables, *, before: datetime) -> int:
-    """Forget idempotency records created before ``before``."""
-    result = await session.execute(delete(t.idempotency).where(t.idempotency.created_at < before))
+async def prune_keys(
+    session: AsyncSession, t: InboxTables, org: uuid.UUID, *, before: datetime
+) -> int:
+    """Forget the organisation's idempotency records created before ``before``."""
+    K = t.idempotency
+    result = await session.execute(delete(K).where(K.organization_id == org, K.created_at < before))
     return int(getattr(result, "rowcount", 0) or 0)
 
 

@@ -9,12 +9,15 @@ inline for the user's own request (which awaits it), durable (``hr.profile.sync`
 scheduled and admin syncs. Listens to ``user.created``, ``user.updated`` and ``user.deleted``
 (inline: who the user is in Oracle), ``user.sync.task.notifications`` (durable: sync the inbox)
 and ``audit.hr.approval`` (durable: write the audit record, once).
+Jobs: ``hr.idempotency.prune`` forgets Idempotency-Key answers past their time to live.
 """
 
 from app.contracts.hr import HrApprovalAudited, HrTaskClosed, HrTaskReceived, WorkerProfileSynced
+from app.core.inbox.jobs import idempotency_prune_job
 from app.core.modules import ModuleSpec
 from app.modules.hr import listeners
 from app.modules.hr.router import router
+from app.modules.hr.service import inbox
 
 module = ModuleSpec(
     name="hr",
@@ -29,4 +32,5 @@ module = ModuleSpec(
         listeners.when_approval_audited_write_record,
     ),
     publishes=(WorkerProfileSynced, HrApprovalAudited, HrTaskReceived, HrTaskClosed),
+    jobs=(idempotency_prune_job(inbox),),
 )

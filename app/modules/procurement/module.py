@@ -7,6 +7,7 @@ Publishes ``procurement.task.received``, ``procurement.task.closed`` and
 Listens to ``user.created``, ``user.updated`` and ``user.deleted`` (inline: who the user is in
 Oracle), ``user.sync.task.notifications`` (durable: sync the inbox) and
 ``audit.procurement.approval`` (durable: write the audit record, once).
+Jobs: ``procurement.idempotency.prune`` forgets Idempotency-Key answers past their time to live.
 """
 
 from app.contracts.procurement import (
@@ -14,9 +15,11 @@ from app.contracts.procurement import (
     ProcurementTaskClosed,
     ProcurementTaskReceived,
 )
+from app.core.inbox.jobs import idempotency_prune_job
 from app.core.modules import ModuleSpec
 from app.modules.procurement import listeners
 from app.modules.procurement.router import router
+from app.modules.procurement.service import inbox
 
 module = ModuleSpec(
     name="procurement",
@@ -29,4 +32,5 @@ module = ModuleSpec(
         listeners.when_task_sync_requested_sync_inbox,
         listeners.when_approval_audited_write_record,
     ),
+    jobs=(idempotency_prune_job(inbox),),
 )

@@ -23,7 +23,14 @@ from app.modules.procurement.models import (
 )
 from app.sandbox.state import Fault
 from tests.factories import Account, logged_in_user, problem_code
-from tests.inbox_support import RunningSandbox, connect, decide_elsewhere, request_sync, tasks
+from tests.inbox_support import (
+    RunningSandbox,
+    connect,
+    decide_elsewhere,
+    received_actions,
+    request_sync,
+    tasks,
+)
 
 TASKS = "/api/v1/procurement/tasks"
 
@@ -201,3 +208,60 @@ async def test_the_decided_task_reads_closed_without_calling_the_source(
     again = (await client.get(f"{TASKS}/{task['id']}", headers=employee.headers)).json()
     assert again["status"] == "closed"
     assert connected.state.traffic["oracle"].requests == before
+
+
+async def test_a_bulk_idempotency_key_replays_final_answers_and_retries_5xx_items(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    employee: Account,
+    connected: RunningSandbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("INBOX_BULK_CONCURRENCY", "1")
+    get_inbox_settings.cache_clear()
+    await request_sync(app, employee)
+    a, c = (await tasks(client, "procurement", employee))["items"][:2]
+    url = f"{TASKS}/actions"
+
+    async def bulk(key: str, *items: dict[str, Any]) -> httpx.Response:
+        headers = {**employee.headers, "Idempotency-Key": key}
+        return await client.post(url, json={"items": list(items)}, headers=headers)
+
+    body = ({"id": a["id"], "action": "APPROVE"}, {"id": a["id"], "action": "APPROVE"})
+    first = await bulk("both", *body)
+    assert first.status_code == 200, first.text
+    assert [(r["outcome"], r["code"]) for r in first.json()["results"]] == [
+        ("succeeded", None),
+        ("failed", "task_already_decided"),
+    ]
+    again = await bulk("both", *body)
+    assert (again.status_code, again.json()) == (200, first.json())
+    assert len(await received_actions(connected, "oracle", task=a["task_id"])) == 1
+    other = await bulk("both", body[0])
+    assert other.status_code == 422
+    assert problem_code(other) == "idempotency_key_reused"
+    single = await client.post(
+        f"{TASKS}/{a['id']}/actions",
+        json={"action": "APPROVE"},
+        headers={**employee.headers, "Idempotency-Key": "both"},
+    )
+    assert problem_code(single) == "idempotency_key_reused"
+
+    # A 5xx item is tried again by the repeat; a final failure is replayed as it was.
+    unknown = {"id": str(uuid.uuid4()), "action": "APPROVE"}
+    connected.state.inject("oracle", Fault(503, retry_after=3, times=1000))
+    failed = await bulk("mixed", {"id": c["id"], "action": "APPROVE"}, unknown)
+    assert [(r["outcome"], r["code"]) for r in failed.json()["results"]] == [
+        ("failed", "upstream_unavailable"),
+        ("failed", "task_not_found"),
+    ]
+    connected.state.faults["oracle"].clear()
+    retried = await bulk("mixed", {"id": c["id"], "action": "APPROVE"}, unknown)
+    results = retried.json()["results"]
+    assert [(r["outcome"], r["code"]) for r in results] == [
+        ("succeeded", None),
+        ("failed", "task_not_found"),
+    ]
+    replayed = await bulk("mixed", {"id": c["id"], "action": "APPROVE"}, unknown)
+    assert replayed.json()["results"] == results
+    assert len(await received_actions(connected, "oracle", task=c["task_id"])) == 1
