@@ -71,7 +71,9 @@ async def test_pending_detail_and_approve(yardi: Yardi) -> None:
     assert first.status == "Pending"
     assert first.amount is not None
     assert first.requested_on
-    assert all(a.due_on is None or a.due_on > a.requested_on for a in pending)
+    for approval in pending:  # DueDate, where there is one, is after RequestedDate
+        assert approval.requested_on is not None
+        assert approval.due_on is None or approval.due_on > approval.requested_on
     detail = await client.approval_detail(
         approver=EMMA, workflow_name=first.workflow_name, record_id=first.record_id
     )
