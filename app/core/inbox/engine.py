@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from pydantic import TypeAdapter
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import own_transaction, session_scope, utcnow
+from app.core.db import own_transaction, reading, session_scope, utcnow
 from app.core.errors import AppError
 from app.core.inbox import store
 from app.core.inbox.errors import (
@@ -48,6 +49,7 @@ from app.core.inbox.schemas import (
     BulkItemIn,
     BulkOut,
     BulkResult,
+    RefreshOutcome,
     TaskDetailRead,
     TaskPage,
     TaskRead,
@@ -72,6 +74,7 @@ logger = logging.getLogger(__name__)
 DECIDED = {"APPROVE": "approved", "REJECT": "rejected"}
 NO_LONGER_PENDING = "no_longer_pending"
 DECIDED_ELSEWHERE = "decided_elsewhere"
+TASK_LIST: TypeAdapter[list[TaskRead]] = TypeAdapter(list[TaskRead])
 REPLAYABLE_BELOW = 500
 """Answers below this status are final and replayed for a repeated Idempotency-Key; a 5xx
 is not (the repeat tries again)."""
@@ -295,26 +298,29 @@ class TaskInbox:
         outcome = None
         if refresh:
             outcome = await self._refresh(principal)
-        async with own_transaction() as session:
-            rows, total, synced_at = await store.task_page(
-                session,
+        async with reading() as conn:
+            found = await store.task_page(
+                conn,
                 self.tables,
                 principal.organization_id,
                 principal.user_id,
+                source=self.source.name,
                 pending_only=pending_only,
                 limit=limit,
                 offset=offset,
             )
-        return TaskPage(
-            items=[self._out(row) for row in rows],
-            total=total,
+        # The rows are the database's own, typed values: one validation of the whole list by
+        # pydantic's core instead of a model built per row in Python.
+        return TaskPage.model_construct(
+            items=TASK_LIST.validate_python(found.rows),
+            total=found.total,
             limit=limit,
             offset=offset,
-            synced_at=synced_at,
+            synced_at=found.synced_at,
             refresh=outcome,
         )
 
-    async def _refresh(self, principal: Principal) -> str:
+    async def _refresh(self, principal: Principal) -> RefreshOutcome:
         user = await self._user(principal)
         if not self._can_sync(user) or user.user_type is None:
             return "skipped"

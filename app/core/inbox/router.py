@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from app.core.errors import problem
 from app.core.inbox.engine import Answer, TaskInbox
@@ -49,15 +49,17 @@ def inbox_router(inbox: TaskInbox, *, prefix: str, tag: str) -> APIRouter:
         refresh: bool = False,
         limit: Limit = 50,
         offset: Offset = 0,
-    ) -> TaskPage:
+    ) -> Response:
         """List my tasks from the local inbox, newest first; ``refresh=true`` syncs first."""
-        return await inbox.list_tasks(
+        page = await inbox.list_tasks(
             principal,
             pending_only=status == "pending",
             limit=limit,
             offset=offset,
             refresh=refresh,
         )
+        # Serialised once, by pydantic's core: the page is already a TaskPage.
+        return Response(page.model_dump_json(), media_type="application/json")
 
     @router.post("/tasks/actions", response_model=BulkOut, summary=f"Act on many {name} tasks")
     async def act_on_tasks(

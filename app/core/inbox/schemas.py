@@ -12,6 +12,7 @@ from app.core.schemas import Page, RequestBody
 
 Action = Literal["APPROVE", "REJECT"]
 TaskStatus = Literal["pending", "approved", "rejected", "closed"]
+RefreshOutcome = Literal["synced", "timed_out", "failed", "skipped"]
 MAX_BULK = 50
 MAX_COMMENT = 2000
 
@@ -39,7 +40,7 @@ class TaskRead(BaseModel):
 class TaskPage(Page[TaskRead]):
     synced_at: datetime | None
     """The last successful sync of the whole inbox (None: never synced)."""
-    refresh: Literal["synced", "timed_out", "failed", "skipped"] | None = None
+    refresh: RefreshOutcome | None = None
     """With ``refresh=true``: whether the sync ran, or the page is the local copy."""
 
 

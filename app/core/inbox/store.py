@@ -6,10 +6,21 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import (
+    Integer,
+    String,
+    bindparam,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.inbox.models import PENDING
 from app.core.inbox.source import InboxUser, SourceTask
@@ -193,42 +204,70 @@ PAGE_COLUMNS = (
 """What a list item shows (rows of the list are read as plain columns, not ORM objects)."""
 
 
-async def task_page(
-    session: AsyncSession,
-    t: InboxTables,
-    org: uuid.UUID,
-    user: uuid.UUID,
-    *,
-    pending_only: bool,
-    limit: int,
-    offset: int,
-) -> tuple[Sequence[Any], int, datetime | None]:
-    """Return one page of the user's tasks (newest first), the total, and the inbox's
-    ``synced_at``, in one round trip."""
+@dataclass(frozen=True, slots=True)
+class TaskPageRows:
+    """One page of a user's tasks as rows (dicts of ``PAGE_COLUMNS`` and ``source``), the total
+    and the inbox's ``synced_at``."""
+
+    rows: Sequence[dict[str, Any]]
+    total: int
+    synced_at: datetime | None
+
+
+@lru_cache(maxsize=64)
+def _page_statements(t: InboxTables, source: str, pending_only: bool) -> tuple[Any, Any]:
+    """The page query and its empty-page fallback, built once: every value is a bound
+    parameter (``org``, ``user``, ``limit``, ``offset``), so each request only binds them and
+    reuses the statement's cache key and compiled form."""
     T, U = t.task, t.user
+    org, user = (
+        bindparam("org", type_=T.organization_id.type),
+        bindparam("user", type_=T.user_id.type),
+    )
     conditions = [T.organization_id == org, T.user_id == user]
     if pending_only:
         conditions.append(T.status == PENDING)
     total = select(func.count()).select_from(T).where(*conditions).scalar_subquery()
-    inbox_synced = (
-        select(U.synced_at).where(U.organization_id == org, U.user_id == user).scalar_subquery()
-    )
-    query = (
+    inbox_synced = select(U.synced_at).where(U.organization_id == org, U.user_id == user)
+    synced = inbox_synced.scalar_subquery()
+    page = (
         select(
             *(getattr(T, name) for name in PAGE_COLUMNS),
+            literal(source, String).label("source"),
             total.label("total"),
-            inbox_synced.label("inbox_synced_at"),
+            synced.label("inbox_synced_at"),
         )
         .where(*conditions)
         .order_by(T.sort_at.desc(), T.id.desc())
-        .limit(limit)
-        .offset(offset)
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
     )
-    rows = (await session.execute(query)).all()
+    empty = select(total.label("total"), synced.label("inbox_synced_at"))
+    return page, empty
+
+
+async def task_page(
+    conn: AsyncConnection,
+    t: InboxTables,
+    org: uuid.UUID,
+    user: uuid.UUID,
+    *,
+    source: str,
+    pending_only: bool,
+    limit: int,
+    offset: int,
+) -> TaskPageRows:
+    """Return one page of the user's tasks (newest first), the total, and the inbox's
+    ``synced_at``, in one round trip (two when the page is empty)."""
+    page, empty = _page_statements(t, source, pending_only)
+    params = {"org": org, "user": user, "limit": limit, "offset": offset}
+    result = await conn.execute(page, params)
+    keys = tuple(result.keys())
+    rows = [dict(zip(keys, row, strict=True)) for row in result]  # built in C, read in Rust
     if rows:
-        return rows, int(rows[0].total), rows[0].inbox_synced_at
-    found = (await session.execute(select(total.label("total"), inbox_synced.label("at")))).one()
-    return [], int(found.total or 0), found.at
+        return TaskPageRows(rows, int(rows[0]["total"]), rows[0]["inbox_synced_at"])
+    found = (await conn.execute(empty, params)).one()
+    return TaskPageRows([], int(found.total or 0), found.inbox_synced_at)
 
 
 async def get_task(
