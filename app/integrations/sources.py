@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from app.core.db import own_transaction
+from app.core.db import read_session
 from app.core.inbox.source import (
     InboxUser,
     LiveTask,
@@ -101,7 +101,7 @@ class OracleWorklist:
     async def _client(self, user: InboxUser) -> tuple[OracleFusionClient, bool]:
         """The client acting as the user, and whether it really does (False: basic auth)."""
         username = self.identity(user)
-        async with own_transaction() as session:
+        async with read_session() as session:
             client = await get_integrations().oracle_fusion(
                 session, organization_id=user.organization_id, acting_user=username
             )
@@ -170,7 +170,7 @@ class YardiApprovals:
         return user.oracle_username or user.email
 
     async def _client(self, user: InboxUser) -> YardiClient:
-        async with own_transaction() as session:
+        async with read_session() as session:
             return await get_integrations().yardi(session, organization_id=user.organization_id)
 
     async def pending(self, user: InboxUser) -> Sequence[SourceTask]:

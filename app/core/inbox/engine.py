@@ -25,7 +25,7 @@ from pydantic import TypeAdapter
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import own_transaction, reading, session_scope, utcnow
+from app.core.db import own_transaction, read_session, reading, session_scope, utcnow
 from app.core.errors import AppError
 from app.core.inbox import store
 from app.core.inbox.errors import (
@@ -201,7 +201,7 @@ class TaskInbox:
                 row.is_active = False
 
     async def _user(self, principal: Principal) -> InboxUser:
-        async with own_transaction() as session:
+        async with read_session() as session:
             row = await store.get_user(
                 session, self.tables, principal.organization_id, principal.user_id
             )
@@ -264,7 +264,7 @@ class TaskInbox:
         return self.source.identity(user) is not None
 
     async def _merged(self, user: InboxUser) -> InboxUser:
-        async with own_transaction() as session:
+        async with read_session() as session:
             row = await store.get_user(session, self.tables, user.organization_id, user.user_id)
             known = store.inbox_user(row) if row is not None else None
         return InboxUser(
@@ -337,7 +337,7 @@ class TaskInbox:
 
     async def get_task(self, principal: Principal, row_id: uuid.UUID) -> TaskDetailRead:
         """Return the caller's task with the actions and details its source gives now."""
-        async with own_transaction() as session:
+        async with read_session() as session:
             row = await self._own_task(session, principal, row_id)
             ref = TaskRef(row.task_id, row.source_ref)
         user = await self._user(principal)
@@ -707,7 +707,7 @@ class TaskInbox:
             if user_id is not None and user_id != principal.user_id:
                 raise ApprovalsForbidden()
             user_id = principal.user_id
-        async with own_transaction() as session:
+        async with read_session() as session:
             rows, total = await store.approval_page(
                 session,
                 self.tables,

@@ -162,23 +162,36 @@ async def apply_listing(
                 .execution_options(synchronize_session=False)
             )
     changes.confirmed = len(by_id)
-    row = await get_user(session, t, user.organization_id, user.user_id)
-    if row is None:
-        row = t.user(
-            organization_id=user.organization_id,
-            user_id=user.user_id,
-            user_type=user.user_type,
-            is_active=user.is_active,
-        )
-        session.add(row)
+    await _stamp_inbox(session, t, user, now=now)
+    return changes
+
+
+async def _stamp_inbox(
+    session: AsyncSession, t: InboxTables, user: InboxUser, *, now: datetime
+) -> None:
+    """Stamp the user's inbox as synced (one UPDATE; an INSERT the first time), taking the
+    identity the sync knows."""
+    U = t.user
+    values: dict[str, Any] = {"synced_at": now, "sync_attempted_at": now, "sync_error": None}
     for name in ("email", "oracle_username", "person_number"):
         if getattr(user, name) is not None:
-            setattr(row, name, getattr(user, name))
-    row.synced_at = now
-    row.sync_attempted_at = now
-    row.sync_error = None
-    await session.flush()
-    return changes
+            values[name] = getattr(user, name)
+    result = await session.execute(
+        update(U)
+        .where(U.user_id == user.user_id, U.organization_id == user.organization_id)
+        .values(values)
+    )
+    if not getattr(result, "rowcount", 0):
+        session.add(
+            U(
+                organization_id=user.organization_id,
+                user_id=user.user_id,
+                user_type=user.user_type,
+                is_active=user.is_active,
+                **values,
+            )
+        )
+        await session.flush()
 
 
 def _chunks(values: list[str], size: int) -> list[list[str]]:

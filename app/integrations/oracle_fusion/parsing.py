@@ -83,13 +83,10 @@ def bpm_datetime(value: Any) -> datetime | None:
     raw = text(value)
     if raw is None:
         return None
-    try:
-        parsed = datetime.strptime(raw, "%Y-%m-%d %H:%M:%S")
+    try:  # BPM's form is ISO-8601 with a space (3.11 reads both, in C: a worklist has many)
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        try:
-            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        except ValueError:
-            return None
+        return None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
