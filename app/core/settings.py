@@ -153,6 +153,10 @@ class EventsSettings(BaseSettings):
     """Durable deliveries one process runs at once (each holds a database connection)."""
     relay_batch_size: int = Field(default=16, ge=1)
     """Deliveries a relay claims ahead of those it runs, so that one claim serves many."""
+    relay_pool_size: int | None = Field(default=None, ge=1)
+    """The running relay's own PostgreSQL pool (``relay_concurrency + 3`` when unset). A
+    delivery holds a connection only while its transaction runs SQL, so listeners that mostly
+    wait on a source (the inbox syncs) need fewer connections than deliveries at once."""
     relay_lease_seconds: float = Field(default=60.0, gt=0)
     """How long a claimed delivery stays reserved; a dead worker's deliveries return after it."""
     relay_heartbeat_seconds: float = Field(default=15.0, gt=0)

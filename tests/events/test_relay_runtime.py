@@ -411,6 +411,41 @@ async def test_events_relay_concurrency_caps_the_deliveries_running_at_once(
     assert sorted(started) == list(range(total))
 
 
+async def test_events_relay_pool_size_runs_more_deliveries_than_connections(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A delivery holds a connection only while its transaction runs SQL: a relay whose
+    # listeners wait on a source runs many on a small pool (what keeps two workers of a sweep
+    # under PostgreSQL's max_connections).
+    monkeypatch.setenv("EVENTS_RELAY_CONCURRENCY", "8")
+    monkeypatch.setenv("EVENTS_RELAY_POOL_SIZE", "2")
+    active = peak = 0
+
+    @listener(ProbeEmitted, delivery="durable", listener_id="tests.waiting")
+    async def waiting(event: ProbeEmitted) -> None:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        await asyncio.sleep(0.05)  # as a sync waits on Oracle, holding no connection
+        active -= 1
+
+    emitter = ready_emitter(db, waiting)
+    async with session_scope():
+        for n in range(24):
+            emitter.emit(ProbeEmitted(organization_id=ORG, n=n))
+    relay = make_relay(emitter, db, EventsSettings())
+    assert relay.config.pool_size == 2
+    await relay.start()
+    try:
+        if not db.is_sqlite:  # SQLite's relay shares the process database (one writer)
+            assert relay.database is not db
+            assert relay.database.engine.pool.size() == 2  # type: ignore[attr-defined]
+        await until(lambda: _all_done(db, 24), what="every delivery")
+    finally:
+        await relay.stop()
+    assert peak > 2
+
+
 # -- 5. SIGTERM to a busy worker -----------------------------------------------------------------
 
 

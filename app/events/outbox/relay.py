@@ -53,6 +53,8 @@ class RelayConfig:
 
     Attributes:
         concurrency: deliveries run at once.
+        pool_size: the connections of the relay's own PostgreSQL pool (``concurrency + 3``
+            when None).
         batch_size: deliveries claimed ahead of the running ones (one claim serves many).
         lease_seconds: how long a claim reserves a delivery; heartbeats extend it.
         heartbeat_seconds: how often leases are extended and expired ones rescued.
@@ -65,6 +67,7 @@ class RelayConfig:
     """
 
     concurrency: int = 8
+    pool_size: int | None = None
     batch_size: int = 16
     lease_seconds: float = 60.0
     heartbeat_seconds: float = 15.0
@@ -80,6 +83,7 @@ class RelayConfig:
         """Read the ``EVENTS_`` settings."""
         return cls(
             concurrency=settings.relay_concurrency,
+            pool_size=settings.relay_pool_size,
             batch_size=settings.relay_batch_size,
             lease_seconds=settings.relay_lease_seconds,
             heartbeat_seconds=settings.relay_heartbeat_seconds,
@@ -174,7 +178,9 @@ class Relay:
         if self._tasks:
             return
         self._stopping.clear()
-        self.database = relay_database(self._given, concurrency=self.config.concurrency)
+        self.database = relay_database(
+            self._given, concurrency=self.config.concurrency, pool_size=self.config.pool_size
+        )
         if self.config.listen and not self.database.is_sqlite:
             self._listener = NotifyListener(self.database, self.wake)
             await self._listener.start()
@@ -497,11 +503,15 @@ class DedicatedDatabase(Database):
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
 
-def relay_database(database: Database, *, concurrency: int) -> Database:
+def relay_database(
+    database: Database, *, concurrency: int, pool_size: int | None = None
+) -> Database:
     """Return the database a running relay uses: a dedicated pool on PostgreSQL.
 
-    SQLite has no pool worth separating (one writer at a time), so it is returned as is.
+    The pool has ``pool_size`` connections, by default one per running delivery plus claims,
+    heartbeats and LISTEN. SQLite has no pool worth separating (one writer at a time), so it is
+    returned as is.
     """
     if database.is_sqlite:
         return database
-    return DedicatedDatabase(database, pool_size=concurrency + 3)
+    return DedicatedDatabase(database, pool_size=pool_size or concurrency + 3)
