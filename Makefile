@@ -72,7 +72,7 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff format .
 
 bench: $(STAMP) ## Run every benchmark; each prints a table of ratios
-	@for script in benchmarks/*.py; do \
+	@for script in benchmarks/[!_]*.py; do \
 		echo "== $$script =="; $(PY) $$script || exit 1; \
 	done
 

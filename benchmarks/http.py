@@ -51,8 +51,7 @@ from typing import Any
 # the standard library's ``http`` from httpx, uvicorn and the app: the project's root takes
 # its place (none of the modules above imports ``http``).
 ROOT = Path(__file__).resolve().parents[1]
-if sys.path and Path(sys.path[0] or ".").resolve() == ROOT / "benchmarks":
-    sys.path[0] = str(ROOT)
+sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks")]
 
 import httpx  # noqa: E402
 from fastapi import Request, Response  # noqa: E402  (resolved by FastAPI at run time)

@@ -39,7 +39,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# The project first, and not this folder, which a script run puts first: its http.py would
+# hide the standard library's http from httpx and the app.
+sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks")]
 
 import httpx  # noqa: E402
 from pydantic import SecretStr  # noqa: E402

@@ -40,7 +40,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# The project first, and not this folder, which a script run puts first: its http.py would
+# hide the standard library's http from httpx and the app.
+sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks")]
 
 import asyncpg  # noqa: E402
 from sqlalchemy import text  # noqa: E402

@@ -24,7 +24,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import DbSession, own_transaction, utcnow
+from app.core.db import DbSession, read_session, utcnow
 from app.core.errors import AppError, Forbidden, Unauthorized
 from app.core.settings import Environment, SecuritySettings, Settings
 
@@ -271,7 +271,7 @@ async def get_principal_briefly(
     For routes that call external systems and open their own short transactions: the request
     holds no database connection while it waits on the far side.
     """
-    async with own_transaction() as session:
+    async with read_session() as session:  # one read by key: no transaction's round trips
         return await get_principal(request, session, credentials)
 
 
