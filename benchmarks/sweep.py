@@ -527,9 +527,9 @@ def report(results: dict[str, Sweep], backend: str) -> bool:
         if case is None:
             continue
         total = sum(case.cpu.values())
-        parts = ", ".join(f"{party} {1000 * t / USERS:.1f}" for party, t in case.cpu.items())
-        rows.append((f"CPU per user, {name} ({parts} ms)", f"{1000 * total / USERS:.2f} ms",
-                     f"{case.deliveries / USERS:.1f} deliveries a user", ""))  # fmt: skip
+        parts = " + ".join(f"{party} {1000 * t / USERS:.1f}" for party, t in case.cpu.items())
+        rows.append((f"CPU per user, {name} ({case.deliveries / USERS:.0f} deliveries)",
+                     f"{1000 * total / USERS:.1f} ms", f"{parts} ms", ""))  # fmt: skip
     for label, case in results.items():
         expected = SMALL if "small" in label else USERS
         rows.append(
