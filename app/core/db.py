@@ -480,6 +480,16 @@ async def session_scope(*, join: bool = True) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+def _refuse_inside_a_transaction(what: str) -> None:
+    """A second pooled connection must not be taken while the enclosing scope holds one."""
+    outer = current_session_var.get()
+    if outer is not None and outer.in_transaction():
+        raise RuntimeError(
+            f"{what} inside a transaction that holds a connection: open it before the "
+            "enclosing session is used, or after it ends"
+        )
+
+
 @asynccontextmanager
 async def own_transaction() -> AsyncIterator[AsyncSession]:
     """Open a transaction that commits on its own, whatever the caller's transaction does.
@@ -498,12 +508,7 @@ async def own_transaction() -> AsyncIterator[AsyncSession]:
     Raises:
         RuntimeError: the enclosing transaction scope already holds a connection.
     """
-    outer = current_session_var.get()
-    if outer is not None and outer.in_transaction():
-        raise RuntimeError(
-            "own_transaction() inside a transaction that holds a connection: open it before "
-            "the enclosing session is used, or after it ends"
-        )
+    _refuse_inside_a_transaction("own_transaction()")
     async with get_database().sessionmaker() as session, transaction(session):
         yield session
 
@@ -520,11 +525,7 @@ async def reading() -> AsyncIterator[AsyncConnection]:
     Raises:
         RuntimeError: the enclosing transaction scope already holds a connection.
     """
-    outer = current_session_var.get()
-    if outer is not None and outer.in_transaction():
-        raise RuntimeError(
-            "reading() inside a transaction that holds a connection: read with its session"
-        )
+    _refuse_inside_a_transaction("reading()")
     database = get_database()
     async with database.engine.connect() as conn:
         if not database.is_sqlite:  # SQLite opens no transaction for a read anyway
@@ -541,11 +542,7 @@ async def read_session() -> AsyncIterator[AsyncSession]:
     Raises:
         RuntimeError: the enclosing transaction scope already holds a connection.
     """
-    outer = current_session_var.get()
-    if outer is not None and outer.in_transaction():
-        raise RuntimeError(
-            "read_session() inside a transaction that holds a connection: read with its session"
-        )
+    _refuse_inside_a_transaction("read_session()")
     database = get_database()
     async with database.sessionmaker() as session:
         if not database.is_sqlite:

@@ -8,17 +8,16 @@ transaction type) and which events the module publishes.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from app.contracts.hr import HrApprovalAudited, HrTaskClosed, HrTaskReceived
-from app.core.inbox.engine import ApprovalRecord, TaskInbox
+from app.core.inbox.engine import TaskInbox
+from app.core.inbox.publishing import ContractEvents
 from app.events import publish
 from app.integrations.oracle_fusion import OracleFusionClient
 from app.integrations.oracle_fusion.models import TaskDetail
 from app.integrations.sources import OracleWorklist
-from app.modules.hr.models import HrTask
 from app.modules.hr.repository import TABLES
 
 APPLICATION_CONTEXT = "hcm"
@@ -35,56 +34,15 @@ async def transaction_details(_client: OracleFusionClient, task: TaskDetail) -> 
     }
 
 
-class HrEvents:
-    """What the hr inbox publishes."""
-
-    async def received(self, task: HrTask, *, sync_id: uuid.UUID | None) -> None:
-        await publish(
-            HrTaskReceived(
-                organization_id=task.organization_id,
-                user_id=task.user_id,
-                task_id=task.task_id,
-                source="oracle_fusion",
-                title=task.title,
-                summary=task.summary,
-                assigned_at=task.assigned_at,
-                due_at=task.due_at,
-                sync_id=sync_id,
-            )
-        )
-
-    async def closed(self, task: HrTask, *, reason: str) -> None:
-        await publish(
-            HrTaskClosed(
-                organization_id=task.organization_id,
-                user_id=task.user_id,
-                task_id=task.task_id,
-                source="oracle_fusion",
-                reason=reason,
-            )
-        )
-
-    async def audited(self, record: ApprovalRecord) -> None:
-        await publish(
-            HrApprovalAudited(
-                organization_id=record.organization_id,
-                user_id=record.user_id,
-                approval_id=record.id,
-                task_id=record.task_id,
-                source="oracle_fusion",
-                action=record.action,
-                comment=record.comment,
-                outcome=record.outcome,
-                error_code=record.error_code,
-                title=record.title,
-                acted_at=record.acted_at,
-            )
-        )
-
-
 inbox = TaskInbox(
     module="hr",
     source=OracleWorklist(application_context=APPLICATION_CONTEXT, details=transaction_details),
-    events=HrEvents(),
+    events=ContractEvents(
+        source="oracle_fusion",
+        received=HrTaskReceived,
+        closed=HrTaskClosed,
+        audited=HrApprovalAudited,
+        publish=publish,
+    ),
     tables=TABLES,
 )

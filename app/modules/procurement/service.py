@@ -8,7 +8,6 @@ requisition) and which events the module publishes.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,13 +16,13 @@ from app.contracts.procurement import (
     ProcurementTaskClosed,
     ProcurementTaskReceived,
 )
-from app.core.inbox.engine import ApprovalRecord, TaskInbox
+from app.core.inbox.engine import TaskInbox
+from app.core.inbox.publishing import ContractEvents
 from app.events import publish
 from app.integrations.errors import IntegrationError
 from app.integrations.oracle_fusion import OracleFusionClient
 from app.integrations.oracle_fusion.models import TaskDetail
 from app.integrations.sources import OracleWorklist
-from app.modules.procurement.models import ProcurementTask
 from app.modules.procurement.repository import TABLES
 
 APPLICATION_CONTEXT = "fscm"
@@ -57,53 +56,6 @@ async def requisition_details(client: OracleFusionClient, task: TaskDetail) -> M
     }
 
 
-class ProcurementEvents:
-    """What the procurement inbox publishes."""
-
-    async def received(self, task: ProcurementTask, *, sync_id: uuid.UUID | None) -> None:
-        await publish(
-            ProcurementTaskReceived(
-                organization_id=task.organization_id,
-                user_id=task.user_id,
-                task_id=task.task_id,
-                source="oracle_fusion",
-                title=task.title,
-                summary=task.summary,
-                assigned_at=task.assigned_at,
-                due_at=task.due_at,
-                sync_id=sync_id,
-            )
-        )
-
-    async def closed(self, task: ProcurementTask, *, reason: str) -> None:
-        await publish(
-            ProcurementTaskClosed(
-                organization_id=task.organization_id,
-                user_id=task.user_id,
-                task_id=task.task_id,
-                source="oracle_fusion",
-                reason=reason,
-            )
-        )
-
-    async def audited(self, record: ApprovalRecord) -> None:
-        await publish(
-            ProcurementApprovalAudited(
-                organization_id=record.organization_id,
-                user_id=record.user_id,
-                approval_id=record.id,
-                task_id=record.task_id,
-                source="oracle_fusion",
-                action=record.action,
-                comment=record.comment,
-                outcome=record.outcome,
-                error_code=record.error_code,
-                title=record.title,
-                acted_at=record.acted_at,
-            )
-        )
-
-
 inbox = TaskInbox(
     module="procurement",
     source=OracleWorklist(
@@ -111,6 +63,12 @@ inbox = TaskInbox(
         categories=(CATEGORY,),
         details=requisition_details,
     ),
-    events=ProcurementEvents(),
+    events=ContractEvents(
+        source="oracle_fusion",
+        received=ProcurementTaskReceived,
+        closed=ProcurementTaskClosed,
+        audited=ProcurementApprovalAudited,
+        publish=publish,
+    ),
     tables=TABLES,
 )
