@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from typing import Any
 
 from app.core.inbox.engine import ApprovalRecord
@@ -62,18 +63,7 @@ class ContractEvents:
         )
 
     async def audited(self, record: ApprovalRecord) -> None:
+        fields = asdict(record)
         await self._publish(
-            self._audited(
-                organization_id=record.organization_id,
-                user_id=record.user_id,
-                approval_id=record.id,
-                task_id=record.task_id,
-                source=self.source,
-                action=record.action,
-                comment=record.comment,
-                outcome=record.outcome,
-                error_code=record.error_code,
-                title=record.title,
-                acted_at=record.acted_at,
-            )
+            self._audited(approval_id=fields.pop("id"), source=self.source, **fields)
         )

@@ -1,0 +1,96 @@
+"""An inbox's sync: the source's listing of a user's pending tasks, diffed into the inbox.
+
+A sync reads the source with no transaction open, then applies the diff and publishes what it
+found in one transaction (the caller's, when a durable delivery runs it, so the effects commit
+with the delivery).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from app.core.db import read_session, utcnow
+from app.core.inbox import store
+from app.core.inbox.base import (
+    NO_LONGER_PENDING,
+    InboxBase,
+    SyncResult,
+    writing,
+)
+from app.core.inbox.source import (
+    InboxUser,
+    SourceError,
+    SourceNotConfigured,
+)
+from app.core.inbox.store import ListingChanges
+
+
+class SyncingInbox(InboxBase):
+    """The sync."""
+
+    async def sync(
+        self,
+        user: InboxUser,
+        *,
+        sync_id: uuid.UUID | None,
+        join: bool = True,
+        merge_identity: bool = False,
+    ) -> SyncResult:
+        """List the user's pending tasks at the source and apply the diff to the inbox.
+
+        Args:
+            user: whose inbox.
+            sync_id: the sync that finds the tasks (the received events carry it).
+            join: apply the diff in the caller's transaction (a durable delivery's) or in one
+                of its own.
+            merge_identity: ``user`` comes from a sync request: keep the type and state the
+                read model knows, take the identity from the request.
+
+        Raises:
+            SourceError: the source failed; the inbox keeps its last good copy.
+        """
+        if merge_identity:
+            user = await self._merged(user)
+        if not self._can_sync(user):
+            return SyncResult(skipped=True)
+        try:
+            listed = await self.source.pending(user)
+        except SourceNotConfigured:
+            raise
+        except SourceError as exc:
+            async with writing() as session:
+                await store.mark_sync_failed(
+                    session, self.tables, user, code=exc.code, now=utcnow()
+                )
+            raise
+        async with writing(join=join) as session:
+            changes = await store.apply_listing(
+                session, self.tables, user, listed, now=utcnow(), close_reason=NO_LONGER_PENDING
+            )
+            await self._publish(changes, sync_id=sync_id)
+        return SyncResult(
+            received=len(changes.received),
+            updated=len(changes.updated),
+            closed=len(changes.closed),
+            confirmed=changes.confirmed,
+        )
+
+    async def _merged(self, user: InboxUser) -> InboxUser:
+        async with read_session() as session:
+            row = await store.get_user(session, self.tables, user.organization_id, user.user_id)
+            known = store.inbox_user(row) if row is not None else None
+        return InboxUser(
+            organization_id=user.organization_id,
+            user_id=user.user_id,
+            email=user.email or (known.email if known else None),
+            oracle_username=user.oracle_username or (known.oracle_username if known else None),
+            person_number=user.person_number or (known.person_number if known else None),
+            user_type=known.user_type if known else user.user_type,
+            is_active=known.is_active if known else user.is_active,
+        )
+
+    async def _publish(self, changes: ListingChanges, *, sync_id: uuid.UUID | None) -> None:
+        for row in changes.received:
+            await self.events.received(row, sync_id=sync_id)
+        for row in changes.closed:
+            await self.events.closed(row, reason=row.close_reason or NO_LONGER_PENDING)
