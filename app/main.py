@@ -18,13 +18,14 @@ from app.core.middleware import CorrelationIdMiddleware
 from app.core.openapi import install_openapi
 from app.core.security import install_session_validator
 from app.core.settings import Settings, ensure_safe, get_settings
+from app.core.tracing import instrument_app
 from app.events.api import router as events_router
 from app.events.outbox.api import router as deliveries_router
 from app.events.runtime import set_emitter
 from app.integrations.connections.router import router as connections_router
 from app.integrations.problems import install_integration_error_handler
 from app.registry import MODULES
-from app.runtime import build_emitter, open_runtime
+from app.runtime import build_emitter, open_runtime, start_tracing
 from app.sandbox import build_sandbox
 from app.scheduler.catalog import registered_jobs
 from app.scheduler.engine import job_triggers
@@ -96,6 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if spec.session_validator is not None:
             install_session_validator(app, spec.session_validator)
     install_console(app)
+    if start_tracing(settings):
+        instrument_app(app)
     if settings.sandbox.enabled:
         sandbox = build_sandbox(settings.sandbox)
         app.state.sandbox = sandbox.state

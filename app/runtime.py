@@ -31,7 +31,9 @@ from app.core.db import Database, close_database, init_database, session_scope
 from app.core.modules import ModuleSpec
 from app.core.settings import Settings
 from app.core.tenancy import ensure_organization
+from app.core.tracing import configure_tracing
 from app.events import AppEmitter
+from app.events import tracing as event_tracing
 from app.events.base import event_types
 from app.events.outbox import install_outbox, start_relay
 from app.events.outbox.relay import Relay
@@ -136,6 +138,14 @@ def build_emitter(settings: Settings) -> AppEmitter:
     return emitter
 
 
+def start_tracing(settings: Settings) -> bool:
+    """Turn tracing on when ``OTEL_EXPORTER_OTLP_ENDPOINT`` asks for it (``app/core/tracing``),
+    the emitter's spans with it; return whether it is on."""
+    on = configure_tracing(settings.app.name)
+    event_tracing.enable(on)
+    return on
+
+
 async def seed_demo_data() -> None:
     """Create the demo organisation and run every module's idempotent seed, in one transaction."""
     async with session_scope() as session:
@@ -174,6 +184,7 @@ async def open_runtime(
         The open :class:`Runtime`.
     """
     emitter = emitter or build_emitter(settings)
+    start_tracing(settings)
     async with AsyncExitStack() as stack:
         database = init_database(settings.database)
         stack.push_async_callback(close_database)

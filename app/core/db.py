@@ -25,13 +25,8 @@ from fastapi import Depends
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext import asyncio as sa_asyncio
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, SessionTransaction, mapped_column
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import await_
@@ -158,7 +153,9 @@ class Database:
             )
         if not self.is_sqlite:
             kwargs["pool_pre_ping"] = settings.pool_pre_ping
-        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        # Looked up at call time: OpenTelemetry's SQLAlchemy instrumentation (app/core/tracing),
+        # installed after this import, wraps the module's function.
+        self.engine: AsyncEngine = sa_asyncio.create_async_engine(self.url, **kwargs)
         if not self.is_sqlite and self.engine.dialect.driver == "asyncpg":
             self.engine.dialect.do_ping = _ping_in_one_round_trip  # type: ignore[method-assign]
         if self.is_sqlite:

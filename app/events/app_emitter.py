@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.context import correlation_id_var, get_correlation_id
 from app.core.db import after_commit, current_session, current_session_var, savepoint
-from app.events import dispatch
+from app.events import dispatch, tracing
 from app.events.base import (
     Envelope,
     Event,
@@ -182,6 +182,14 @@ class AppEmitter(EventEmitter):
         route = self._route(name)
         if not (route.inline or route.background or route.durable):
             return self._unheard(name, args)
+        if envelope is not None and tracing.enabled():
+            with tracing.emitting(envelope) as traced:
+                return self._emit_routed(name, args, traced, route)
+        return self._emit_routed(name, args, envelope, route)
+
+    def _emit_routed(
+        self, name: str, args: tuple[Any, ...], envelope: Envelope | None, route: Route
+    ) -> bool:
         tokens = self._enter(envelope)
         try:
             session = current_session()
@@ -219,6 +227,25 @@ class AppEmitter(EventEmitter):
         if not (route.inline or route.background or route.durable):
             self._unheard(name, args)
             return []
+        if envelope is not None and tracing.enabled():
+            with tracing.emitting(envelope) as traced:
+                return await self._emit_async_routed(
+                    name, args, traced, route, raise_errors=raise_errors, sequential=sequential
+                )
+        return await self._emit_async_routed(
+            name, args, envelope, route, raise_errors=raise_errors, sequential=sequential
+        )
+
+    async def _emit_async_routed(
+        self,
+        name: str,
+        args: tuple[Any, ...],
+        envelope: Envelope | None,
+        route: Route,
+        *,
+        raise_errors: bool,
+        sequential: bool,
+    ) -> list[Any]:
         tokens = self._enter(envelope)
         try:
             session = current_session()
@@ -264,7 +291,8 @@ class AppEmitter(EventEmitter):
             raise LookupError(f"no durable listener {listener_id!r} is subscribed")
         tokens = self._enter(envelope)
         try:
-            return await dispatch.run(sub, envelope.name, (event,))
+            with tracing.delivering(listener_id, envelope, delivery="durable"):
+                return await dispatch.run(sub, envelope.name, (event,))
         finally:
             self._exit(tokens)
 
@@ -455,7 +483,12 @@ class AppEmitter(EventEmitter):
 
     async def _run_background(self, sub: Subscription, name: str, args: tuple[Any, ...]) -> None:
         try:
-            await dispatch.run(sub, name, args)
+            envelope = current_envelope_var.get()
+            if envelope is not None and tracing.enabled():
+                with tracing.delivering(sub.name, envelope, delivery="background"):
+                    await dispatch.run(sub, name, args)
+            else:
+                await dispatch.run(sub, name, args)
         except Exception as exc:
             self._failed(sub, name, exc)
 

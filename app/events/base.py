@@ -114,6 +114,9 @@ class Envelope:
     version: int = 1
     id: uuid.UUID = field(default_factory=new_event_id)
     occurred_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    traceparent: str | None = None
+    """The W3C trace context of the emit's span, when tracing is on (``app/events/tracing``):
+    stored with the event, so its durable deliveries continue the emitter's trace."""
 
     def as_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""

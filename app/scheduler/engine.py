@@ -30,6 +30,7 @@ from app.core.crontab import check_crontab, check_timezone
 from app.core.db import session_scope, utcnow
 from app.core.modules import JobSpec
 from app.core.settings import SchedulerSettings
+from app.events import tracing
 from app.scheduler import metrics, repository, service
 from app.scheduler.models import TriggeredBy
 
@@ -152,6 +153,12 @@ class Scheduler:
         Returns:
             The ids of the runs this process inserted (the others were taken by another one).
         """
+        with tracing.span(f"tick {job_id}", **{"workflow_hub.job": job_id}):
+            return await self._fire(job_id, scheduled_for, now=now)
+
+    async def _fire(
+        self, job_id: str, scheduled_for: datetime, *, now: datetime | None
+    ) -> list[str]:
         job = self.jobs[job_id]
         now = now or self.clock()
         scheduled_for = scheduled_for.astimezone(UTC)

@@ -90,6 +90,8 @@ class OutboxEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
     ordering_key: Mapped[str | None] = mapped_column(String(200))
     dedupe_key: Mapped[str | None] = mapped_column(String(200))
+    traceparent: Mapped[str | None] = mapped_column(String(64))
+    """The emit's W3C trace context (tracing on), continued by every delivery of the event."""
 
     __table_args__ = (
         # Only events with a dedupe key are indexed: the emit path stays one index insert

@@ -28,7 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.ext import asyncio as sa_asyncio
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.core.db import Database, transaction, utcnow
 from app.core.settings import EventsSettings
@@ -493,7 +494,7 @@ class DedicatedDatabase(Database):
         self.settings = base.settings
         self.url = base.url
         self.is_sqlite = base.is_sqlite
-        self.engine = create_async_engine(
+        self.engine = sa_asyncio.create_async_engine(  # at call time: see app.core.db
             base.url,
             echo=base.settings.echo,
             pool_size=pool_size,

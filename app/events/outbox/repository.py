@@ -137,12 +137,14 @@ _PG_WRITE = text(
     """
 WITH ev AS (
     INSERT INTO outbox_events (id, name, version, organization_id, correlation_id,
-                               causation_id, occurred_at, payload, ordering_key, dedupe_key)
+                               causation_id, occurred_at, payload, ordering_key, dedupe_key,
+                               traceparent)
     SELECT * FROM unnest(
         CAST(:ids AS uuid[]), CAST(:names AS text[]), CAST(:versions AS int[]),
         CAST(:orgs AS uuid[]), CAST(:correlations AS text[]), CAST(:causations AS uuid[]),
         CAST(:occurred AS timestamptz[]), CAST(CAST(:payloads AS text[]) AS jsonb[]),
-        CAST(:ordering_keys AS text[]), CAST(:dedupe_keys AS text[]))
+        CAST(:ordering_keys AS text[]), CAST(:dedupe_keys AS text[]),
+        CAST(:traceparents AS text[]))
     ON CONFLICT (name, dedupe_key, organization_id) WHERE dedupe_key IS NOT NULL DO NOTHING
     RETURNING id
 ), d AS (
@@ -190,6 +192,7 @@ def _postgresql_params(events: Sequence[NewEvent], now: datetime) -> dict[str, A
             "payloads",
             "ordering_keys",
             "dedupe_keys",
+            "traceparents",
             "d_events",
             "d_listeners",
             "d_names",
@@ -209,6 +212,7 @@ def _postgresql_params(events: Sequence[NewEvent], now: datetime) -> dict[str, A
         columns["payloads"].append(json.dumps(item.payload, separators=(",", ":")))
         columns["ordering_keys"].append(item.ordering_key)
         columns["dedupe_keys"].append(item.dedupe_key)
+        columns["traceparents"].append(env.traceparent)
         due = item.due(now)
         for listener_id in item.listener_ids:
             columns["d_due"].append(due)
@@ -291,6 +295,7 @@ def _event_row(item: NewEvent) -> dict[str, Any]:
         "payload": item.payload,
         "ordering_key": item.ordering_key,
         "dedupe_key": item.dedupe_key,
+        "traceparent": env.traceparent,
     }
 
 
@@ -324,6 +329,8 @@ class Claim:
     decoded fails its own delivery (a dead letter), never the claim of every delivery."""
     available_at: datetime | None = None
     """When it became due (what the relay's claim-lag histogram measures from)."""
+    traceparent: str | None = None
+    """The emit's W3C trace context, continued by the delivery's span."""
 
     @property
     def idempotency_key(self) -> str:
@@ -354,7 +361,7 @@ WITH cand AS MATERIALIZED (
 )
 SELECT c.id, c.listener_id, c.attempts, c.ordering_key, c.available_at,
        e.id AS event_id, e.name, e.version,
-       e.organization_id, e.correlation_id, e.causation_id, e.occurred_at,
+       e.organization_id, e.correlation_id, e.causation_id, e.occurred_at, e.traceparent,
        e.payload::text AS payload
 FROM claimed c JOIN outbox_events e ON e.id = c.event_id
 ORDER BY c.id
@@ -508,6 +515,7 @@ def _claim(row: Any, token: uuid.UUID) -> Claim:
         ordering_key=row["ordering_key"],
         payload=row["payload"],
         available_at=row["available_at"],
+        traceparent=row["traceparent"],
     )
 
 
@@ -837,6 +845,7 @@ def rebuild(claimed: Claim) -> tuple[Event, Envelope]:
         causation_id=claimed.causation_id,
         version=claimed.version,
         occurred_at=claimed.occurred_at,
+        traceparent=claimed.traceparent,
     )
     return event, envelope
 
