@@ -5,8 +5,10 @@ throw-away SQLite database with our migrations (and a PostgreSQL one on ``BENCH_
 ``postgresql://postgres@127.0.0.1:5432/postgres``, when a server answers), and serves the
 sandbox's fake FCM on a loopback port, so firebase-admin sends over real HTTP.
 
-- Push: the durable push delivery for one new task of a user with 10 active devices (load the
-  push, its notification and the devices, one firebase-admin call, mark them sent, commit),
+- Push: the durable push delivery for one new task of a user with 10 active devices, in a
+  transaction on the relay's pool as the relay runs it (load the push with its user's
+  preferences and devices, then its notifications; one firebase-admin call; mark them sent;
+  commit),
   against the bare baseline: one ``send_each_for_multicast_async`` of the same message to the
   same 10 tokens through the same firebase-admin app. Target (issue 14): <= 1.3x.
 - Unread count: ``GET /notifications/unread-count``'s query through the module (a session, the
@@ -46,9 +48,10 @@ from starlette.applications import Starlette  # noqa: E402
 from starlette.routing import Mount  # noqa: E402
 
 from app.core import migrations  # noqa: E402
-from app.core.db import Database, session_scope, utcnow  # noqa: E402
+from app.core.db import Database, transaction, utcnow  # noqa: E402
 from app.core.settings import DatabaseSettings, SandboxSettings  # noqa: E402
 from app.core.tenancy import Organization  # noqa: E402
+from app.events.outbox.relay import relay_database  # noqa: E402
 from app.integrations.fcm import FirebasePushGateway, StaticTokenCredential  # noqa: E402
 from app.modules.notification import repository, service  # noqa: E402
 from app.modules.notification.models import Device, Notification, Push  # noqa: E402
@@ -121,6 +124,7 @@ async def seed_user(database: Database) -> tuple[uuid.UUID, uuid.UUID]:
 
 async def bench_push(database: Database, gateway: FirebasePushGateway) -> tuple[float, float]:
     org, user = await seed_user(database)
+    relay_db = relay_database(database, concurrency=1)
     tokens = [f"bench-device-{n:02d}-{uuid.uuid4().hex}" for n in range(DEVICES)]
     async with database.sessionmaker() as session, session.begin():
         session.add_all(
@@ -155,7 +159,9 @@ async def bench_push(database: Database, gateway: FirebasePushGateway) -> tuple[
                 )
             )
         started = time.perf_counter()
-        async with session_scope() as session:  # the relay's delivery transaction
+        # The relay's delivery transaction, on the relay's own pool (no pre-ping on PostgreSQL):
+        # the listener's session_scope() joins it.
+        async with relay_db.sessionmaker() as session, transaction(session):
             sent = await service.send_due_push(
                 session,
                 push_id=push_id,
@@ -185,7 +191,11 @@ async def bench_push(database: Database, gateway: FirebasePushGateway) -> tuple[
         timings["bare"].append(time.perf_counter() - started)
 
     timings: dict[str, list[float]] = {"ours": [], "bare": []}
-    await interleaved({"ours": ours, "bare": bare}, PUSHES_PER_ROUND)
+    try:
+        await interleaved({"ours": ours, "bare": bare}, PUSHES_PER_ROUND)
+    finally:
+        if relay_db is not database:
+            await relay_db.dispose()
     return statistics.median(timings["ours"]), statistics.median(timings["bare"])
 
 

@@ -111,6 +111,15 @@ async def deactivate(session: AsyncSession, device: Device, *, reason: str) -> N
     )
 
 
+async def deactivate_dead_device(
+    session: AsyncSession, device_id: uuid.UUID, *, reason: str
+) -> None:
+    """Deactivate the device of a token FCM says is gone (see :func:`deactivate_dead`)."""
+    device = await repository.get_device(session, device_id)
+    if device is not None and device.is_active:
+        await deactivate_dead(session, device, reason=reason)
+
+
 async def deactivate_dead(session: AsyncSession, device: Device, *, reason: str) -> None:
     """Deactivate a token FCM says is gone: never sent to again, and nothing to unsubscribe."""
     device.is_active = False

@@ -28,8 +28,9 @@ from app.events import Defer, RetryPolicy, publish
 from app.integrations.fcm import MAX_BATCH, PushGateway, PushMessage, SendResult
 from app.modules.notification import clock, devices, preferences, repository
 from app.modules.notification.metrics import PUSH_SENDS
-from app.modules.notification.models import Device, Notification, Push
+from app.modules.notification.models import Notification, Push
 from app.modules.notification.quiet import QuietHours
+from app.modules.notification.repository import PushItem, Target
 
 logger = logging.getLogger(__name__)
 
@@ -104,48 +105,52 @@ async def send_push(
         Defer: the window or the quiet hours have not ended yet.
         PushUnavailable: FCM failed every message with a retryable error.
     """
-    push, preference = await repository.get_push_and_preference(session, push_id)
-    if push is None or push.status != "scheduled":
+    due = await repository.due_push(session, push_id)
+    if due is None or due.push.status != "scheduled":
         return None
-    quiet_hours = preferences.quiet_hours_of(preference)
-    enabled = preferences.enabled_modules(preference)
+    push, targets = due.push, due.targets
+    quiet_hours = preferences.quiet_hours_of(due.preference)
+    enabled = preferences.enabled_modules(due.preference)
     now = clock.now()
     if push.due_at > now:
         raise Defer(push.due_at, "the summary window is open")
     if quiet_hours is not None and quiet_hours.contains(now):
         raise Defer(quiet_hours.ends_after(now), "the user's quiet hours")
-    # Read everything first: on SQLite the first write takes the process's writer lock, which
-    # must not be held across the FCM call.
-    notifications = await repository.notifications_of_push(session, push.id)
-    targets = await repository.active_devices(session, push.user_id)
+    # Everything was read in one query before the FCM call: on SQLite the first write takes
+    # the process's writer lock, which must not be held across it.
     pending = [
-        n
-        for n in notifications
-        if n.read_at is None and n.resolved_at is None and n.module in enabled
+        n for n in due.items if n.read_at is None and n.resolved_at is None and n.module in enabled
     ]
     results: list[SendResult] = []
     if pending and targets:
         content = compose(push, pending, idempotency_key=idempotency_key)
         results = await _send(gateway, content, targets)
         _raise_if_all_transient(results)
-    failing = await _settle(session, targets, results)
     sent = bool(results)
-    for n in notifications:
-        if n in pending:
-            n.push_status = "sent" if sent else "skipped"
-        else:
-            n.push_status = "skipped" if n.module in enabled else "off"
-    push.status = "sent" if sent else "skipped"
-    push.sent_at = now
-    push.notifications = len(pending)
-    push.devices = len(targets)
-    push.delivered = sum(1 for r in results if r.success)
-    push.idempotency_key = idempotency_key if sent else None
-    await session.flush()
+    statuses = {
+        n.id: ("sent" if sent else "skipped")
+        if n in pending
+        else ("skipped" if n.module in enabled else "off")
+        for n in due.items
+    }
+    late = await repository.settle_push(
+        session,
+        push,
+        statuses,
+        {
+            "status": "sent" if sent else "skipped",
+            "sent_at": now,
+            "notifications": len(pending),
+            "devices": len(targets),
+            "delivered": sum(1 for r in results if r.success),
+            "idempotency_key": idempotency_key if sent else None,
+        },
+    )
+    failing = await _settle(session, targets, results)
     if failing:
         await _schedule_resend(push, failing, round=1, now=now)
-    if session.get_bind().dialect.name == "sqlite":
-        await _reschedule_late_arrivals(session, push, now=now)
+    if late:
+        await _reschedule_late_arrivals(session, push, late, now=now)
     logger.info(
         "push %s %s: %d notification(s) to %d of %d device(s)",
         push.id,
@@ -221,22 +226,22 @@ def _raise_if_all_transient(results: Sequence[SendResult]) -> None:
 
 
 async def _settle(
-    session: AsyncSession, targets: Sequence[Device], results: Sequence[SendResult]
-) -> list[Device]:
+    session: AsyncSession, targets: Sequence[Target], results: Sequence[SendResult]
+) -> list[Target]:
     """Deactivate the dead tokens; return the devices whose message may pass if sent again."""
     failing = []
-    for device, result in zip(targets, results, strict=False):
+    for target, result in zip(targets, results, strict=False):
         if result.dead:
-            await devices.deactivate_dead(
-                session, device, reason=(result.error_code or "invalid").lower()
+            await devices.deactivate_dead_device(
+                session, target.id, reason=(result.error_code or "invalid").lower()
             )
         elif result.retryable:
-            failing.append(device)
+            failing.append(target)
     return failing
 
 
 async def _schedule_resend(
-    push: Push, failing: Sequence[Device], *, round: int, now: datetime
+    push: Push, failing: Sequence[Target], *, round: int, now: datetime
 ) -> None:
     """Resend ``push`` to ``failing`` after the backoff of ``round`` (a durable delivery)."""
     delay = FCM_RETRY.delay(round, random.random())
@@ -258,24 +263,21 @@ async def _schedule_resend(
     )
 
 
-async def _reschedule_late_arrivals(session: AsyncSession, push: Push, *, now: datetime) -> None:
+async def _reschedule_late_arrivals(
+    session: AsyncSession, push: Push, late: Sequence[uuid.UUID], *, now: datetime
+) -> None:
     """Give notifications that joined ``push`` after it was read a push of their own (SQLite).
 
     On PostgreSQL the push row is locked while it is sent, so a notification arriving then
     waits and opens the next push. SQLite has no row locks: one may join between our read and
     our first write; once we write, the writer lock keeps any other from joining.
     """
-    late = await repository.pending_of_push(session, push.id)
-    if not late:
-        return
     follow_up = Push(
         organization_id=push.organization_id, user_id=push.user_id, due_at=now, created_at=now
     )
     session.add(follow_up)
     await session.flush()
-    for n in late:
-        n.push_id = follow_up.id
-    await session.flush()
+    await repository.move_to_push(session, late, follow_up.id)
     await publish(
         PushScheduled(
             organization_id=follow_up.organization_id,
@@ -306,7 +308,7 @@ class PushContent:
         )
 
 
-def compose(push: Push, pending: Sequence[Notification], *, idempotency_key: str) -> PushContent:
+def compose(push: Push, pending: Sequence[PushItem], *, idempotency_key: str) -> PushContent:
     """Return one task's push, or the summary of several ("3 new approvals: 2 procurement...")."""
     collapse = f"push-{push.id.hex}"
     data = {"push_id": str(push.id), "idempotency_key": idempotency_key}
@@ -339,7 +341,7 @@ def _order(module: str) -> int:
 
 
 async def _send(
-    gateway: PushGateway, content: PushContent, targets: Sequence[Device]
+    gateway: PushGateway, content: PushContent, targets: Sequence[Target]
 ) -> list[SendResult]:
     results: list[SendResult] = []
     for start in range(0, len(targets), MAX_BATCH):

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import CursorResult, bindparam, delete, exists, func, select, update
+from sqlalchemy import (
+    CursorResult,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.modules.notification.models import (
     Device,
@@ -61,16 +75,23 @@ async def active_devices(session: AsyncSession, user_id: uuid.UUID) -> Sequence[
     return (await session.scalars(query)).all()
 
 
+class Target(NamedTuple):
+    """An active device of a push's user: where one message goes."""
+
+    id: uuid.UUID
+    token: str
+
+
 async def active_devices_among(
     session: AsyncSession, user_id: uuid.UUID, device_ids: Sequence[uuid.UUID]
-) -> Sequence[Device]:
+) -> list[Target]:
     """Return those of ``device_ids`` that are the user's and still active."""
     query = (
-        select(Device)
+        select(Device.id, Device.token)
         .where(Device.user_id == user_id, Device.is_active.is_(True), Device.id.in_(device_ids))
         .order_by(Device.created_at)
     )
-    return (await session.scalars(query)).all()
+    return [Target(*row) for row in await session.execute(query)]
 
 
 async def devices_of_session(
@@ -168,7 +189,8 @@ async def list_notifications(
     return (await session.scalars(query)).all(), total or 0
 
 
-_NOTIFICATIONS = Notification.__table__
+_NOTIFICATIONS = cast(Table, Notification.__table__)
+_PUSHES = cast(Table, Push.__table__)
 UNREAD_COUNT = (
     select(func.count())
     .select_from(_NOTIFICATIONS)
@@ -279,37 +301,127 @@ async def get_push(session: AsyncSession, push_id: uuid.UUID) -> Push | None:
     return await session.get(Push, push_id)
 
 
-async def get_push_and_preference(
-    session: AsyncSession, push_id: uuid.UUID
-) -> tuple[Push | None, Preference | None]:
-    """Return the push, locked (PostgreSQL), and its user's preferences, in one query."""
+class PushItem(NamedTuple):
+    """A notification of a push, as the push reads it (plain columns, no ORM object)."""
+
+    id: uuid.UUID
+    module: str
+    task_id: str
+    title: str
+    body: str | None
+    read_at: datetime | None
+    resolved_at: datetime | None
+    push_status: str
+
+
+_ITEM_COLUMNS = (
+    _NOTIFICATIONS.c.id,
+    _NOTIFICATIONS.c.module,
+    _NOTIFICATIONS.c.task_id,
+    _NOTIFICATIONS.c.title,
+    _NOTIFICATIONS.c.body,
+    _NOTIFICATIONS.c.read_at,
+    _NOTIFICATIONS.c.resolved_at,
+    _NOTIFICATIONS.c.push_status,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DuePush:
+    """What sending a push reads, in one query."""
+
+    push: Push
+    preference: Preference | None
+    targets: list[Target]
+    """The user's active devices, oldest first."""
+    items: list[PushItem]
+    """The push's notifications, oldest first."""
+
+
+async def due_push(session: AsyncSession, push_id: uuid.UUID) -> DuePush | None:
+    """Return the push, locked (PostgreSQL), with its user's preferences, active devices and
+    notifications: one query, a row per device and notification."""
     query = (
-        select(Push, Preference)
+        select(Push, Preference, Device.id, Device.token, *_ITEM_COLUMNS)
         .outerjoin(Preference, Preference.user_id == Push.user_id)
+        .outerjoin(Device, and_(Device.user_id == Push.user_id, Device.is_active.is_(True)))
+        .outerjoin(_NOTIFICATIONS, _NOTIFICATIONS.c.push_id == Push.id)
         .where(Push.id == push_id)
+        .order_by(Device.created_at, Device.id, _NOTIFICATIONS.c.created_at, _NOTIFICATIONS.c.id)
         .with_for_update(of=Push)
     )
-    row = (await session.execute(query)).one_or_none()
-    return (row[0], row[1]) if row is not None else (None, None)
+    rows = (await session.execute(query)).all()
+    if not rows:
+        return None
+    targets = list(dict.fromkeys(Target(r[2], r[3]) for r in rows if r[2] is not None))
+    items = list(dict.fromkeys(PushItem(*r[4:]) for r in rows if r[4] is not None))
+    return DuePush(push=rows[0][0], preference=rows[0][1], targets=targets, items=items)
 
 
-async def notifications_of_push(
-    session: AsyncSession, push_id: uuid.UUID
-) -> Sequence[Notification]:
+async def notifications_of_push(session: AsyncSession, push_id: uuid.UUID) -> list[PushItem]:
     query = (
-        select(Notification)
-        .where(Notification.push_id == push_id)
-        .order_by(Notification.created_at, Notification.id)
+        select(*_ITEM_COLUMNS)
+        .where(_NOTIFICATIONS.c.push_id == push_id)
+        .order_by(_NOTIFICATIONS.c.created_at, _NOTIFICATIONS.c.id)
     )
-    return (await session.scalars(query)).all()
+    return [PushItem(*row) for row in await session.execute(query)]
 
 
-async def pending_of_push(session: AsyncSession, push_id: uuid.UUID) -> Sequence[Notification]:
-    """Return the push's notifications still waiting (flush the ones handled first)."""
-    query = select(Notification).where(
-        Notification.push_id == push_id, Notification.push_status == "pending"
+def _statuses_update(push_id: uuid.UUID, statuses: Mapping[uuid.UUID, str]) -> Any:
+    by_status: dict[str, list[uuid.UUID]] = {}
+    for notification_id, status in statuses.items():
+        by_status.setdefault(status, []).append(notification_id)
+    column = _NOTIFICATIONS.c.push_status
+    value = (
+        case(*((_NOTIFICATIONS.c.id.in_(ids), s) for s, ids in by_status.items()), else_=column)
+        if by_status
+        else column
     )
-    return (await session.scalars(query)).all()
+    return (
+        update(_NOTIFICATIONS)
+        .where(_NOTIFICATIONS.c.push_id == push_id)
+        .values(push_status=value)
+        .returning(_NOTIFICATIONS.c.id)
+    )
+
+
+async def settle_push(
+    session: AsyncSession,
+    push: Push,
+    statuses: Mapping[uuid.UUID, str],
+    values: Mapping[str, Any],
+) -> list[uuid.UUID]:
+    """Write the outcome of a send: ``values`` on the push, ``statuses`` on its notifications.
+
+    One statement on PostgreSQL (the notifications' update in a CTE); two on SQLite, where the
+    first takes the writer lock and finds what joined the push since it was read.
+
+    Returns:
+        The notifications that joined the push after it was read (none on PostgreSQL, where
+        the push row is locked): they are left pending.
+    """
+    notifications = _statuses_update(push.id, statuses)
+    pushes = update(_PUSHES).where(_PUSHES.c.id == push.id).values(**values)
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(pushes.add_cte(notifications.cte("settled")))
+        joined: list[uuid.UUID] = []
+    else:
+        ids = (await session.execute(notifications)).scalars()
+        joined = [notification_id for notification_id in ids if notification_id not in statuses]
+        await session.execute(pushes)
+    for key, value in values.items():  # the loaded push shows what was written
+        set_committed_value(push, key, value)
+    return joined
+
+
+async def move_to_push(
+    session: AsyncSession, notification_ids: Sequence[uuid.UUID], push_id: uuid.UUID
+) -> None:
+    await session.execute(
+        update(_NOTIFICATIONS)
+        .where(_NOTIFICATIONS.c.id.in_(notification_ids))
+        .values(push_id=push_id)
+    )
 
 
 # -- preferences -------------------------------------------------------------------------------
