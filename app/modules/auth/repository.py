@@ -6,13 +6,34 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Row, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.modules.auth.models import Account, AuthSession, LoginFailure, RefreshToken
 
 MAX_ACCOUNTS_PER_EMAIL = 10
 """An email is unique per organisation; a login tries at most this many organisations."""
+
+
+_SESSION_ACCESS = select(
+    AuthSession.user_id,
+    AuthSession.organization_id,
+    AuthSession.role,
+    AuthSession.user_type,
+    AuthSession.expires_at,
+    AuthSession.revoked_at,
+).where(AuthSession.id == bindparam("session_id"))
+"""Built once: every authenticated request reads it."""
+
+
+SessionAccess = Row[uuid.UUID, uuid.UUID, str, str, datetime, datetime | None]
+
+
+async def session_access(session: AsyncSession, session_id: uuid.UUID) -> SessionAccess | None:
+    """Return what a token's session says now (owner, role, type, expiry, revocation), as
+    plain columns: no ORM object is built on the path of every authenticated request."""
+    result = await session.execute(_SESSION_ACCESS, {"session_id": session_id})
+    return result.one_or_none()
 
 
 async def get_account(session: AsyncSession, user_id: uuid.UUID) -> Account | None:

@@ -318,7 +318,7 @@ async def validate_session(session: AsyncSession, principal: Principal) -> Princ
     Returns:
         The principal with the role and type the session holds now.
     """
-    auth_session = await repository.get_session(session, principal.session_id)
+    auth_session = await repository.session_access(session, principal.session_id)
     if (
         auth_session is None
         or auth_session.user_id != principal.user_id
