@@ -214,8 +214,9 @@ def worker(
 async def _run_worker(settings: Settings) -> None:
     configure_logging(settings.app)
     # Durable listeners call Oracle and Yardi: the runtime opens the integrations too. The relay
-    # runs in the foreground here, so the runtime does not start one of its own.
-    async with open_runtime(settings) as runtime:
+    # runs in the foreground here, so the runtime does not start one of its own; it finishes
+    # the scheduler's runs whose deliveries are done, as every relay does.
+    async with open_runtime(settings, reconcile=True) as runtime:
         relay = make_relay(runtime.emitter, runtime.database, settings.events)
         signals = 0
 

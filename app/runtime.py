@@ -14,7 +14,10 @@ It opens, in this order, and closes in reverse on the way out (error or not):
    listeners while the integrations are still open, then refuses new emits);
 4. the demo data, when asked (``seed_demo=True``);
 5. an in-process durable relay, when asked (``relay=True``);
-6. the scheduler's crons, when asked (``scheduler=True``).
+6. the scheduler's crons, when asked (``scheduler=True``);
+7. the run reconciler, which finishes scheduler runs whose deliveries are done, with a relay or
+   when asked (``reconcile=True``, as ``python -m app worker`` does), unless the scheduler runs
+   here (it reconciles itself).
 
 Logging is the caller's: the API configures it in ``create_app()``, the worker on start.
 """
@@ -54,7 +57,7 @@ from app.registry import MODULES
 from app.sandbox.seed import seed_demo_connections
 from app.scheduler import listeners as scheduler_listeners
 from app.scheduler.catalog import install_jobs, registered_jobs
-from app.scheduler.engine import Scheduler
+from app.scheduler.engine import RunReconciler, Scheduler
 
 logger = logging.getLogger(__name__)
 
@@ -165,6 +168,7 @@ async def open_runtime(
     seed_demo: bool = False,
     relay: bool = False,
     scheduler: bool = False,
+    reconcile: bool | None = None,
 ) -> AsyncIterator[Runtime]:
     """Open the process runtime; close everything it opened on exit, in reverse order.
 
@@ -179,6 +183,9 @@ async def open_runtime(
             ``python -m app worker`` leaves it off and serves its own relay in the foreground.
         scheduler: start the crons of every module's jobs (the API's ``SCHEDULER_ENABLED``,
             and ``python -m app scheduler``).
+        reconcile: finish runs whose deliveries are done (by default with a relay), so that a
+            run finishes whether or not a scheduler process is alive. Ignored with the
+            scheduler, which reconciles itself.
 
     Yields:
         The open :class:`Runtime`.
@@ -207,6 +214,10 @@ async def open_runtime(
             crons = Scheduler(registered_jobs(), settings.scheduler)
             crons.start()
             stack.push_async_callback(crons.stop)
+        elif relay if reconcile is None else reconcile:
+            reconciler = RunReconciler(settings.scheduler)
+            reconciler.start()
+            stack.push_async_callback(reconciler.stop)
         yield Runtime(settings, database, emitter, opened, running, crons)
 
 

@@ -5,7 +5,9 @@ scheduler process fires every tick, and the run row, unique on (job, organisatio
 time), decides which process does the work. A job is added with its next fire time computed
 from now, so a process started mid-period never fires the tick it missed; a tick that comes
 later than ``SCHEDULER_MISFIRE_GRACE_SECONDS`` (a stalled process) is recorded as ``missed``.
-The scheduler also finishes runs whose deliveries are done (:func:`service.reconcile`).
+Runs whose deliveries are done are finished by a :class:`RunReconciler`: the scheduler runs one,
+and so does every relay (``python -m app worker`` and the API's in-process relay), so a run
+finishes without any scheduler process alive (a manual run, a scheduler killed mid-sweep).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -62,6 +64,8 @@ class _TickExecutor(AsyncIOExecutor):  # type: ignore[misc]
     def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
         def done(future: asyncio.Future[None]) -> None:
             self._pending_futures.discard(future)
+            if future.cancelled():
+                return  # the scheduler is stopping: not an error of the job
             try:
                 future.result()
             except BaseException:
@@ -76,6 +80,54 @@ class _TickExecutor(AsyncIOExecutor):  # type: ignore[misc]
         future = self._eventloop.create_task(job.func(*job.args, run_times=tuple(run_times)))
         future.add_done_callback(done)
         self._pending_futures.add(future)
+
+    def running(self) -> list[asyncio.Future[None]]:
+        """The ticks being written (APScheduler's shutdown cancels them without waiting)."""
+        return list(self._pending_futures)
+
+
+class RunReconciler:
+    """Finishes runs whose deliveries are done, every ``SCHEDULER_RECONCILE_SECONDS``.
+
+    Any number may run at once, in any process: a run is finished by exactly one of them
+    (:func:`service.reconcile`). With no running run, one tick costs one indexed query.
+    """
+
+    def __init__(
+        self,
+        settings: SchedulerSettings,
+        *,
+        clock: Clock = utcnow,
+        then: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.then = then
+        """Run after each check (the scheduler measures the freshness there)."""
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the loop on the running event loop."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._forever(), name="scheduler.reconcile")
+
+    async def stop(self) -> None:
+        """Stop the loop (a reconcile in progress rolls back; another process finishes it)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _forever(self) -> None:
+        while True:
+            try:
+                await service.reconcile(now=self.clock())
+            except Exception:
+                logger.exception("reconciling runs failed; trying again")
+            if self.then is not None:
+                await self.then()
+            await asyncio.sleep(self.settings.reconcile_seconds)
 
 
 class Scheduler:
@@ -96,14 +148,16 @@ class Scheduler:
         self.triggers = job_triggers(jobs, settings)
         self.zone = ZoneInfo(settings.timezone)
         self._aps: AsyncIOScheduler | None = None
-        self._reconciler: asyncio.Task[None] | None = None
+        self._reconciler = RunReconciler(settings, clock=clock, then=self._measure_freshness)
+        self._freshness_measured = -math.inf
+        self._executor = _TickExecutor()
 
     def start(self) -> None:
         """Register every job with APScheduler and start it, and the reconcile loop."""
         aps = AsyncIOScheduler(
             event_loop=asyncio.get_running_loop(),
             timezone=self.zone,
-            executors={"default": _TickExecutor()},
+            executors={"default": self._executor},
             # Coalescing and misfires are ours: every due tick reaches fire(), which records a
             # late one as missed. Ticks may overlap (a long fan-out): users in flight are skipped.
             job_defaults={"coalesce": False, "misfire_grace_time": None, "max_instances": 16},
@@ -112,9 +166,7 @@ class Scheduler:
             aps.add_job(self._on_due, trigger, args=(job_id,), id=job_id, name=job_id)
         aps.start()
         self._aps = aps
-        self._reconciler = asyncio.create_task(
-            self._reconcile_forever(), name="scheduler.reconcile"
-        )
+        self._reconciler.start()
         for job_id in self.triggers:
             logger.info("job %s: next run at %s", job_id, self.next_run_at(job_id))
 
@@ -122,13 +174,13 @@ class Scheduler:
         """Stop firing and reconciling; a tick being written is cancelled (its transaction
         rolls back, or its run is already committed and its fan-out is in the outbox)."""
         if self._aps is not None:
+            running = self._executor.running()
             self._aps.shutdown(wait=False)
+            for future in running:
+                future.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
             self._aps = None
-        if self._reconciler is not None:
-            self._reconciler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reconciler
-            self._reconciler = None
+        await self._reconciler.stop()
 
     def next_run_at(self, job_id: str) -> datetime | None:
         """Return when the job fires next (from APScheduler once started)."""
@@ -192,20 +244,14 @@ class Scheduler:
             )
         return started
 
-    async def _reconcile_forever(self) -> None:
-        refreshed = -math.inf
-        while True:
-            try:
-                await service.reconcile(now=self.clock())
-            except Exception:
-                logger.exception("reconciling runs failed; trying again")
-            if time.monotonic() - refreshed >= metrics.FRESHNESS_REFRESH_SECONDS:
-                refreshed = time.monotonic()
-                try:
-                    await self.refresh_freshness()
-                except Exception:
-                    logger.exception("measuring the task sync freshness failed; trying again")
-            await asyncio.sleep(self.settings.reconcile_seconds)
+    async def _measure_freshness(self) -> None:
+        if time.monotonic() - self._freshness_measured < metrics.FRESHNESS_REFRESH_SECONDS:
+            return
+        self._freshness_measured = time.monotonic()
+        try:
+            await self.refresh_freshness()
+        except Exception:
+            logger.exception("measuring the task sync freshness failed; trying again")
 
     async def refresh_freshness(self) -> float:
         """Set the freshness gauge to the worst organisation's task-sync freshness; return it."""

@@ -217,3 +217,13 @@ async def test_a_user_whose_last_sync_is_still_running_is_not_queued_again(
         "succeeded",
     )
     assert sorted(task_syncs.seen) == sorted([slow.user_id, fast.user_id])
+
+
+def test_a_six_field_cron_counts_seconds() -> None:
+    from app.core.crontab import InvalidSchedule, check_crontab
+
+    trigger = check_crontab("SCHEDULER_TASK_SWEEP_CRON", "*/2 * * * * *")
+    moment = datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)
+    assert trigger.get_next_fire_time(None, moment) == datetime(2026, 1, 1, 0, 0, 2, tzinfo=UTC)
+    with pytest.raises(InvalidSchedule, match="SCHEDULER_TASK_SWEEP_CRON"):
+        check_crontab("SCHEDULER_TASK_SWEEP_CRON", "61 * * * * *")
