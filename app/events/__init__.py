@@ -14,7 +14,14 @@ from app.events.base import Envelope, Event, current_envelope, event_types
 from app.events.delivery import Delivery, listener
 from app.events.dispatch import current_event
 from app.events.emitter import EventEmitter, Subscription
-from app.events.outbox import Defer, DeliveryContext, DoNotRetry, RetryAfter, current_delivery
+from app.events.outbox import (
+    Defer,
+    DeliveryContext,
+    DoNotRetry,
+    Retry,
+    RetryAfter,
+    current_delivery,
+)
 from app.events.retry import RetryPolicy
 from app.events.runtime import get_emitter, publish
 
@@ -29,6 +36,7 @@ __all__ = [
     "Envelope",
     "Event",
     "EventEmitter",
+    "Retry",
     "RetryAfter",
     "RetryPolicy",
     "Subscription",

@@ -5,14 +5,14 @@
 - ``listen_notify``: PostgreSQL LISTEN/NOTIFY, which wakes idle relays.
 - ``repository``: all of the outbox's SQL. ``service``: list, inspect, retry, discard, replay,
   prune (the admin API and the CLI call it).
-- ``errors``: ``RetryAfter`` and ``DoNotRetry``, raised by listeners to steer their retries
-  (``app.events.retry.RetryPolicy`` decides the rest), and ``Defer``, which moves a delivery
-  that is not due yet without counting an attempt.
+- ``errors``: ``Retry``, ``RetryAfter`` and ``DoNotRetry``, raised by listeners to steer their
+  retries (``app.events.retry.RetryPolicy`` decides the rest), and ``Defer``, which moves a
+  delivery that is not due yet without counting an attempt.
 - ``context``: ``current_delivery()``, with the idempotency key a listener passes on.
 """
 
 from app.events.outbox.context import DeliveryContext, current_delivery
-from app.events.outbox.errors import Defer, DoNotRetry, PayloadInvalid, RetryAfter
+from app.events.outbox.errors import Defer, DoNotRetry, PayloadInvalid, Retry, RetryAfter
 from app.events.outbox.models import DeliveryStatus, OutboxDelivery, OutboxEvent
 from app.events.outbox.relay import Relay, RelayConfig
 from app.events.outbox.runtime import install_outbox, start_relay
@@ -30,6 +30,7 @@ __all__ = [
     "PayloadInvalid",
     "Relay",
     "RelayConfig",
+    "Retry",
     "RetryAfter",
     "current_delivery",
     "install_outbox",

@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 
 
-class RetryAfter(Exception):
+class Retry(Exception):
+    """An expected, passing failure (a source down or throttling): retry with the policy's
+    backoff.
+
+    Unlike any other exception, the relay logs it in one line, without a stack (the delivery's
+    error history keeps it): it is the listener saying what happened, not a bug.
+
+    Args:
+        reason: what happened, kept in the delivery's error history.
+    """
+
+
+class RetryAfter(Retry):
     """Retry this delivery after ``seconds`` instead of the policy's backoff.
 
     Raise it when the far side says when to come back (HTTP 429 or 503 with ``Retry-After``).
@@ -48,6 +60,8 @@ class Defer(Exception):
 
 class DoNotRetry(Exception):
     """Make this delivery a dead letter now: retrying cannot help (a 4xx, a missing record).
+
+    Like :class:`Retry`, it is logged in one line, without a stack.
 
     Args:
         reason: why, kept in the delivery's error history.

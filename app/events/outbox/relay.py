@@ -37,7 +37,7 @@ from app.events import metrics
 from app.events.app_emitter import AppEmitter
 from app.events.outbox import repository
 from app.events.outbox.context import DeliveryContext, current_delivery_var
-from app.events.outbox.errors import Defer, DoNotRetry, LeaseLost, RetryAfter
+from app.events.outbox.errors import Defer, DoNotRetry, LeaseLost, Retry, RetryAfter
 from app.events.outbox.listen_notify import NotifyListener
 from app.events.outbox.repository import Claim, rebuild
 from app.events.outbox.service import prune_history
@@ -466,16 +466,26 @@ class Relay:
         metrics.DURABLE_DELIVERIES.labels(
             claimed.listener_id, outcome if recorded else "lost"
         ).inc()
-        log = logger.error if decision.dead else logger.warning
+        # A listener steering its retries (Retry, RetryAfter, DoNotRetry) said what happened:
+        # one line. Anything else is unexpected and logged with its stack. The delivery's error
+        # history keeps the stack either way.
+        steered = isinstance(exc, Retry | DoNotRetry)
+        if decision.dead:
+            log = logger.error
+        elif isinstance(exc, RetryAfter):
+            log = logger.info  # asked to come back later (a 429)
+        else:
+            log = logger.warning
         log(
-            "delivery %d of %s to %s failed (attempt %d/%d): %s",
+            "delivery %d of %s to %s failed (attempt %d/%d): %s%s",
             claimed.id,
             claimed.name,
             claimed.listener_id,
             claimed.attempts,
             policy.max_attempts,
             "dead letter" if decision.dead else f"retry in {decision.delay:.2f} s",
-            exc_info=exc,
+            f": {type(exc).__name__}: {exc}" if steered else "",
+            exc_info=None if steered else exc,
             extra={"correlation_id": claimed.correlation_id},
         )
 

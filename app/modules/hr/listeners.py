@@ -23,7 +23,7 @@ from app.contracts.user import (
 from app.core.db import session_scope
 from app.core.inbox.engine import ApprovalRecord
 from app.core.inbox.source import InboxUser, SourceNotConfigured, SourceUnavailable
-from app.events import RetryAfter, RetryPolicy, current_envelope, listener
+from app.events import Retry, RetryAfter, RetryPolicy, current_envelope, listener
 from app.modules.hr import profile
 from app.modules.hr.service import inbox
 
@@ -93,7 +93,7 @@ async def when_task_sync_requested_sync_inbox(event: UserTaskSyncRequested) -> N
     except SourceUnavailable as exc:
         if exc.retry_after:
             raise RetryAfter(exc.retry_after, str(exc)) from exc
-        raise
+        raise Retry(str(exc)) from exc
 
 
 @listener(

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.contracts.hr import LineManager, WorkerProfile, WorkerProfileSynced
 from app.contracts.user import UserProfileSyncRequested
 from app.core.errors import AppError
-from app.events import DoNotRetry, RetryAfter, publish
+from app.events import DoNotRetry, Retry, RetryAfter, publish
 from app.integrations.errors import IntegrationError, NotFoundError
 from app.integrations.oracle_fusion import OracleFusionClient, Worker
 from app.integrations.runtime import get_integrations
@@ -60,6 +60,7 @@ async def sync_scheduled_profile(session: AsyncSession, *, event: UserProfileSyn
         DoNotRetry: the answer is about the user or the organisation's settings (4xx:
             ``worker_not_found``, ``integration_not_configured``...), not a passing failure.
         RetryAfter: Oracle is down or throttling and said when to come back.
+        Retry: Oracle is down or throttling and did not say when.
         IntegrationError: any other Oracle failure, retried by the listener's policy.
     """
     try:
@@ -74,6 +75,8 @@ async def sync_scheduled_profile(session: AsyncSession, *, event: UserProfileSyn
     except IntegrationError as exc:
         if exc.kind in TRANSIENT_KINDS and exc.retry_after is not None:
             raise RetryAfter(exc.retry_after, f"upstream_{exc.kind}") from exc
+        if exc.kind in TRANSIENT_KINDS:
+            raise Retry(f"upstream_{exc.kind}: {exc}") from exc
         raise
 
 

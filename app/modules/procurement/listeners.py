@@ -9,7 +9,7 @@ from app.contracts.procurement import ProcurementApprovalAudited
 from app.contracts.user import UserCreated, UserDeleted, UserTaskSyncRequested, UserUpdated
 from app.core.inbox.engine import ApprovalRecord
 from app.core.inbox.source import InboxUser, SourceNotConfigured, SourceUnavailable
-from app.events import RetryAfter, RetryPolicy, current_envelope, listener
+from app.events import Retry, RetryAfter, RetryPolicy, current_envelope, listener
 from app.modules.procurement.service import inbox
 
 logger = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ async def when_task_sync_requested_sync_inbox(event: UserTaskSyncRequested) -> N
     except SourceUnavailable as exc:
         if exc.retry_after:
             raise RetryAfter(exc.retry_after, str(exc)) from exc
-        raise
+        raise Retry(str(exc)) from exc
 
 
 @listener(
