@@ -41,6 +41,14 @@ resends of a push to the devices FCM failed for a while wait as long between rou
 waiting for its window or quiet hours spends no attempt: its delivery is due at their end."""
 
 
+OPEN_PUSH_ATTEMPTS = 5
+"""Tries at joining or opening a user's push while other deliveries open and send theirs."""
+
+
+class PushContended(RuntimeError):
+    """The user's pushes kept opening and closing under this delivery: it is retried."""
+
+
 class PushUnavailable(RuntimeError):
     """FCM failed every message with an error that may pass: the delivery retries.
 
@@ -56,8 +64,10 @@ async def add_to_next_push(
     window: timedelta,
 ) -> Push:
     """Put ``notification`` in the user's open push, or open one due when the window closes."""
-    open_push = await repository.open_push(session, notification.user_id)
-    if open_push is None:
+    for _ in range(OPEN_PUSH_ATTEMPTS):
+        open_push = await repository.open_push(session, notification.user_id)
+        if open_push is not None:
+            break
         now = clock.now()
         due = now + window
         if quiet_hours is not None and quiet_hours.contains(now):
@@ -73,20 +83,21 @@ async def add_to_next_push(
                 session.add(candidate)
                 await session.flush()
         except IntegrityError:
-            # Another delivery opened one for this user at the same moment: join it.
-            open_push = await repository.open_push(session, notification.user_id)
-            if open_push is None:
-                raise
-        else:
-            open_push = candidate
-            await publish(
-                PushScheduled(
-                    organization_id=candidate.organization_id,
-                    push_id=candidate.id,
-                    user_id=candidate.user_id,
-                    due_at=candidate.due_at,
-                )
+            # Another delivery opened one for this user at the same moment: join it, or, if
+            # it went out meanwhile (a short window), open the next one.
+            continue
+        await publish(
+            PushScheduled(
+                organization_id=candidate.organization_id,
+                push_id=candidate.id,
+                user_id=candidate.user_id,
+                due_at=candidate.due_at,
             )
+        )
+        open_push = candidate
+        break
+    else:
+        raise PushContended(f"user {notification.user_id}: could not open or join a push")
     notification.push_id = open_push.id
     await session.flush()
     return open_push
