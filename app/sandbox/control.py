@@ -8,7 +8,12 @@ the sandbox as the world outside us would:
 - ``POST /oracle/decisions``, ``POST /yardi/decisions``: approve or reject a pending task at the
   source without us (someone decided it elsewhere), so the next sync sees it gone;
 - ``GET``, ``POST``, ``DELETE /faults``: the faults forced on the next requests to a system (or,
-  for FCM, on the next messages to one device token).
+  for FCM, on the next messages to one device token); ``DELETE`` also stops the random ones;
+- ``GET``, ``PUT /faults/rates``: the share of a system's requests that fail at random (5xx,
+  timeouts, 429 with ``Retry-After``), changed while the sandbox runs;
+- ``GET /traffic``: the requests each system received, and the most it had in flight at once;
+- ``GET /faults/retry-after``: whether the calls told to come back later (429 + ``Retry-After``,
+  named by their ``X-Request-ID``) waited long enough.
 
 Injected faults never reach these paths, and calling them is not traffic of the systems.
 """
@@ -23,7 +28,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app.sandbox.state import ACTION_SOURCES, SYSTEMS, Fault, SandboxState, TaskNotPending
+from app.sandbox.state import (
+    ACTION_SOURCES,
+    SYSTEMS,
+    Fault,
+    FaultRates,
+    SandboxState,
+    TaskNotPending,
+)
 
 MAX_LIMIT = 1000
 NOT_PENDING_STATUS = {"not_found": 404, "already_decided": 409, "expired": 409}
@@ -121,6 +133,7 @@ async def faults(request: Request) -> Response:
             return _error(400, f"system is one of {', '.join(SYSTEMS)}")
         for name in [system] if system else SYSTEMS:
             state.faults[name].clear()
+            state.rates[name] = FaultRates()
         return Response(status_code=204)
     body = await _body(request)
     fault = _fault(body) if body is not None else None
@@ -137,6 +150,68 @@ async def faults(request: Request) -> Response:
         )
     state.inject(body["system"], fault)
     return JSONResponse({"system": body["system"], **asdict(fault)}, status_code=201)
+
+
+RATE_FIELDS = ("error_rate", "timeout_rate", "rate_limit_rate")
+
+
+async def fault_rates(request: Request) -> Response:
+    """List (GET) or change (PUT ``{system, error_rate?, timeout_rate?, rate_limit_rate?,
+    retry_after?, timeout_seconds?}``, the shares from 0 to 1) a system's random faults."""
+    state = _state(request)
+    if request.method == "GET":
+        return JSONResponse({s: asdict(state.rates_of(s)) for s in SYSTEMS})
+    body = await _body(request)
+    rates = _rates(body, state) if body is not None else None
+    if body is None or rates is None:
+        return _error(
+            400,
+            "the body is {system: oracle|yardi|fcm, error_rate?, timeout_rate?, "
+            "rate_limit_rate?: 0-1 (at most 1 together), retry_after?: 0-86400, "
+            "timeout_seconds?: 0-600}",
+        )
+    state.rates[body["system"]] = rates
+    return JSONResponse({"system": body["system"], **asdict(rates)})
+
+
+def _rates(body: dict[str, Any], state: SandboxState) -> FaultRates | None:
+    system = body.get("system")
+    if system not in SYSTEMS:
+        return None
+    values = asdict(state.rates_of(system))
+    for name in RATE_FIELDS:
+        value = body.get(name, values[name])
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            return None
+        values[name] = float(value)
+    if sum(values[name] for name in RATE_FIELDS) > 1:
+        return None
+    retry_after = body.get("retry_after", values["retry_after"])
+    if not _integer(retry_after, 0, 86_400):
+        return None
+    timeout = body.get("timeout_seconds", values["timeout_seconds"])
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 <= timeout <= 600:
+        return None
+    return FaultRates(
+        **{name: values[name] for name in RATE_FIELDS},
+        retry_after=retry_after,
+        timeout_seconds=float(timeout),
+    )
+
+
+async def traffic(request: Request) -> Response:
+    """The requests each system received (``requests``) and its ``peak_in_flight``."""
+    state = _state(request)
+    return JSONResponse({s: asdict(state.traffic[s]) for s in SYSTEMS})
+
+
+async def retry_after_ledger(request: Request) -> Response:
+    """How the calls answered with a ``Retry-After`` came back: ``limited`` (answers with
+    one), ``honoured`` (retries after it passed), ``early`` (retries before, with how early)."""
+    ledger = _state(request).retry_after
+    return JSONResponse(
+        {"limited": ledger.limited, "honoured": ledger.honoured, "early": ledger.early}
+    )
 
 
 def _fault(body: dict[str, Any]) -> Fault | None:
@@ -170,5 +245,8 @@ def control_routes() -> list[BaseRoute]:
         Route("/oracle/decisions", decide_task, methods=["POST"]),
         Route("/yardi/decisions", decide_lease, methods=["POST"]),
         Route("/faults", faults, methods=["GET", "POST", "DELETE"]),
+        Route("/faults/rates", fault_rates, methods=["GET", "PUT"]),
+        Route("/faults/retry-after", retry_after_ledger, methods=["GET"]),
+        Route("/traffic", traffic, methods=["GET"]),
     ]
     return routes

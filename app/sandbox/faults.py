@@ -1,8 +1,13 @@
-"""ASGI middleware that makes a sandbox system slow, flaky, rate limited or unreachable."""
+"""ASGI middleware that makes a sandbox system slow, flaky, rate limited or unreachable.
+
+It also keeps the :class:`~app.sandbox.state.RetryAfterLedger`: when a call it answered with a
+``Retry-After`` (named by its ``X-Request-ID``) comes back, and whether that was too soon.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
@@ -29,6 +34,9 @@ class FaultInjection:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        request_id = _header(scope, b"x-request-id")
+        if request_id:
+            self.state.retry_after.arrived(self.system, request_id, time.monotonic())
         traffic = self.state.traffic[self.system]
         traffic.requests += 1
         traffic.in_flight += 1
@@ -48,6 +56,14 @@ class FaultInjection:
                 response = await response
             if fault.retry_after is not None:
                 response.headers["Retry-After"] = str(fault.retry_after)
+                self.state.retry_after.told_to_wait(request_id, fault.retry_after, time.monotonic())
             await response(scope, receive, send)
         finally:
             traffic.in_flight -= 1
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None

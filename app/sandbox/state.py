@@ -37,6 +37,55 @@ class Fault:
 
 
 @dataclass
+class FaultRates:
+    """The share of one system's requests that fail at random, and how."""
+
+    error_rate: float = 0.0
+    """Answered 503 (Oracle, FCM) or with a SOAP server fault (Yardi)."""
+    timeout_rate: float = 0.0
+    """Held for ``timeout_seconds``, then answered 504 (the client times out first)."""
+    rate_limit_rate: float = 0.0
+    """Answered 429 with ``Retry-After: retry_after``."""
+    retry_after: int = 1
+    timeout_seconds: float = 30.0
+
+
+@dataclass
+class RetryAfterLedger:
+    """When each call told to come back later (429 + ``Retry-After``) came back.
+
+    A call is named by its ``X-Request-ID``, which the client keeps across the retries of one
+    call. A retry that arrives before its ``Retry-After`` has passed is recorded as early.
+    """
+
+    limited: int = 0
+    """Answers with a ``Retry-After``."""
+    honoured: int = 0
+    """Retries that came after their ``Retry-After``."""
+    early: list[dict[str, Any]] = field(default_factory=list)
+    """Retries that came too soon (at most 1,000 kept): system, request id, seconds early."""
+    due: dict[str, float] = field(default_factory=dict)
+    """request id -> the earliest time (``time.monotonic``) it may come back."""
+
+    def arrived(self, system: str, request_id: str, now: float) -> None:
+        not_before = self.due.pop(request_id, None)
+        if not_before is None:
+            return
+        if now < not_before:
+            if len(self.early) < 1000:
+                self.early.append(
+                    {"system": system, "request_id": request_id, "early_by": not_before - now}
+                )
+        else:
+            self.honoured += 1
+
+    def told_to_wait(self, request_id: str | None, seconds: int, now: float) -> None:
+        self.limited += 1
+        if request_id:
+            self.due[request_id] = now + seconds
+
+
+@dataclass
 class Decision:
     outcome: str
     """APPROVE or REJECT (Oracle); Approve or Reject (Yardi)."""
@@ -135,6 +184,9 @@ class SandboxState:
         self.lease_decisions: dict[int, Decision] = {}
         self.fcm = FcmState()
         self.faults: dict[str, deque[Fault]] = {name: deque() for name in SYSTEMS}
+        self.rates: dict[str, FaultRates | None] = dict.fromkeys(SYSTEMS)
+        """A system's random faults when set over HTTP, else those of the settings."""
+        self.retry_after = RetryAfterLedger()
         self.traffic: dict[str, Traffic] = {name: Traffic() for name in SYSTEMS}
         self.actions: dict[str, deque[ReceivedAction]] = {
             name: deque(maxlen=MAX_RECORDED_ACTIONS) for name in ACTION_SOURCES
@@ -267,6 +319,20 @@ class SandboxState:
         self.lease_decisions[record_id] = decision
         return decision
 
+    def rates_of(self, system: str) -> FaultRates:
+        """The random faults of ``system``: set over HTTP, else those of ``SANDBOX_*``."""
+        rates = self.rates[system]
+        if rates is not None:
+            return rates
+        s = self.settings
+        return FaultRates(
+            error_rate=s.error_rate,
+            timeout_rate=s.timeout_rate,
+            rate_limit_rate=s.rate_limit_rate,
+            retry_after=s.retry_after_seconds,
+            timeout_seconds=s.timeout_seconds,
+        )
+
     def inject(self, system: str, fault: Fault) -> None:
         """Force ``fault`` on the next requests to ``system`` (oracle, yardi or fcm)."""
         self.faults[system].append(fault)
@@ -277,13 +343,13 @@ class SandboxState:
         fault = next((f for f in queue if f.token is None), None)
         if fault is not None:
             return self._spend(queue, fault)
-        s = self.settings
+        s = self.rates_of(system)
         roll = self.random.random()
         if roll < s.timeout_rate:
             return Fault(504, delay_seconds=s.timeout_seconds)
         roll -= s.timeout_rate
         if roll < s.rate_limit_rate:
-            return Fault(429, retry_after=s.retry_after_seconds)
+            return Fault(429, retry_after=s.retry_after)
         roll -= s.rate_limit_rate
         if roll < s.error_rate:
             return Fault(503)

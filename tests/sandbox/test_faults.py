@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import httpx
@@ -75,3 +76,63 @@ async def test_faults_on_the_wire(sandbox: RunningSandbox) -> None:
     assert timed_out.status_code == 504
     assert sandbox.state.traffic["oracle"].requests == 3
     assert sandbox.state.traffic["oracle"].in_flight == 0
+
+
+async def test_rates_change_over_http_per_system_and_stop_with_the_faults(
+    sandbox: RunningSandbox,
+) -> None:
+    async with httpx.AsyncClient(base_url=sandbox.url, auth=AUTH) as http:
+        changed = await http.put(
+            "/faults/rates", json={"system": "oracle", "rate_limit_rate": 1, "retry_after": 2}
+        )
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["rate_limit_rate"] == 1.0
+        limited = await http.get(TASKS)
+        assert (limited.status_code, limited.headers["Retry-After"]) == (429, "2")
+        yardi = await http.get("/faults/rates")
+        assert yardi.json()["yardi"]["rate_limit_rate"] == 0.0
+        for bad in (
+            {"system": "oracle", "error_rate": 1.5},
+            {"system": "oracle", "error_rate": 0.6, "timeout_rate": 0.6},
+            {"system": "mainframe", "error_rate": 0.1},
+            {"system": "oracle", "retry_after": -1},
+        ):
+            assert (await http.put("/faults/rates", json=bad)).status_code == 400, bad
+        assert (await http.delete("/faults")).status_code == 204
+        assert (await http.get(TASKS)).status_code == 200
+
+
+async def test_the_ledger_names_retries_that_came_before_their_retry_after(
+    sandbox: RunningSandbox,
+) -> None:
+    async with httpx.AsyncClient(base_url=sandbox.url, auth=AUTH) as http:
+        await http.post("/faults", json={"system": "oracle", "status": 429, "retry_after": 1})
+        await http.post("/faults", json={"system": "oracle", "status": 429, "retry_after": 1})
+        await http.get(TASKS, headers={"X-Request-ID": "patient"})
+        await http.get(TASKS, headers={"X-Request-ID": "eager"})
+        await http.get(TASKS, headers={"X-Request-ID": "eager"})  # at once: too soon
+        await asyncio.sleep(1.05)
+        await http.get(TASKS, headers={"X-Request-ID": "patient"})
+        ledger = (await http.get("/faults/retry-after")).json()
+    assert ledger["limited"] == 2
+    assert ledger["honoured"] == 1
+    assert [e["request_id"] for e in ledger["early"]] == ["eager"]
+    assert 0.5 < ledger["early"][0]["early_by"] <= 1
+
+
+async def test_a_retried_call_keeps_its_request_id(sandbox: RunningSandbox) -> None:
+    from app.integrations.transport import BreakerRegistry, ResiliencePolicy
+    from app.integrations.transport.resilient import ResilientTransport
+
+    sandbox.state.inject("oracle", Fault(429, retry_after=0))
+    transport = ResilientTransport(
+        httpx.AsyncHTTPTransport(),
+        integration="oracle_fusion",
+        policy=ResiliencePolicy(),
+        breakers=BreakerRegistry(failure_threshold=5, reset_seconds=30),
+    )
+    async with httpx.AsyncClient(transport=transport, auth=AUTH) as http:
+        answered = await http.get(f"{sandbox.url}{TASKS}")
+    assert answered.status_code == 200
+    ledger = sandbox.state.retry_after
+    assert (ledger.limited, ledger.honoured, ledger.early) == (1, 1, [])

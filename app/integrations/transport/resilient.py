@@ -12,6 +12,10 @@ clients stay plain httpx code. What is retried:
 The wait is the answer's ``Retry-After`` when it gives one (a longer one than
 ``retry_after_max_seconds`` is handed back to the caller at once), else exponential backoff with
 full jitter.
+
+Every call carries an ``X-Request-ID`` (kept when the caller set one), the same on each of its
+attempts: the system's logs can tie the retries of one call together, and the sandbox checks
+with it that a retry came no sooner than the ``Retry-After`` it was given.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -32,6 +37,7 @@ from app.integrations.transport.wire import (
     IDEMPOTENCY_KEY_HEADER,
     IDEMPOTENT,
     OPERATION,
+    REQUEST_ID_HEADER,
     TENANT,
     CircuitOpenError,
     parse_retry_after,
@@ -102,6 +108,8 @@ class ResilientTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         idempotent = is_idempotent(request)
+        if REQUEST_ID_HEADER not in request.headers:
+            request.headers[REQUEST_ID_HEADER] = uuid.uuid4().hex
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.policy.attempts),
             retry=lambda state: self._should_retry(state, idempotent),

@@ -21,6 +21,8 @@ IDEMPOTENT = "workflow_hub.idempotent"
 OPERATION = "workflow_hub.operation"
 """Request extension: what the call does (``list_tasks``), a fixed name: the metrics' label."""
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+REQUEST_ID_HEADER = "X-Request-ID"
+"""Names one call, the same on each of its retries, so the system's logs can tie them together."""
 
 
 def extensions(
