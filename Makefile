@@ -9,7 +9,7 @@ PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-sqlite test-postgres test-browser lint format bench migration lock clean
+.PHONY: help install run test test-sqlite test-postgres test-browser soak lint format bench migration lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -60,6 +60,15 @@ test-browser: $(STAMP) ## The console in headless Chromium (installs Debian's ch
 	fi
 	@echo "== browser test (screenshots in var/screenshots/) =="
 	$(PY) -m pytest tests/browser -m browser $(ARGS)
+
+SOAK_ENV := FAULTS_KILL_USERS=2000 FAULTS_ORACLE_USERS=1000 FAULTS_TICKS=10
+
+soak: $(STAMP) ## The fault tests (kill -9, a faulty Oracle, two of everything) at full size on PostgreSQL
+	@url="$${TEST_DATABASE_URL:-$(PG_URL)}"; \
+	$(PY) -m tests.pg_probe "$$url" || { echo "make soak needs PostgreSQL at $$url" >&2; exit 1; }; \
+	echo "== fault tests at full size on PostgreSQL =="; \
+	TEST_DATABASE_URL="$$url" $(SOAK_ENV) $(PY) -m pytest tests/faults -p no:randomly -s \
+		-o timeout=3600 $(ARGS)
 
 lint: $(STAMP) ## ruff, ruff format --check, mypy (strict on app/, tests/, benchmarks/), import-linter
 	$(VENV)/bin/ruff check .

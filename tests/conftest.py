@@ -39,6 +39,18 @@ from tests.dbutil import create_test_database, drop_test_database
 SERVER_URL = os.environ.get("TEST_DATABASE_URL") or None
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Skip the tests marked ``postgres_only`` on SQLite, saying why."""
+    if SERVER_URL is not None:
+        return
+    skip = pytest.mark.skip(
+        reason="PostgreSQL only: several processes share one database (set TEST_DATABASE_URL)"
+    )
+    for item in items:
+        if "postgres_only" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A new database for this run, migrated to head; dropped at the end."""
