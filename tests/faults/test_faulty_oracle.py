@@ -5,9 +5,9 @@ requests with a 5xx and holds 5% until the client times out; bursts of 429 with
 ``Retry-After`` come every second or so; in the middle of the sweep Oracle goes down
 altogether until the breakers have opened, then comes back (with its random faults). Then:
 the sweep completes; no retry came before its ``Retry-After`` (measured at the sandbox); the
-breakers opened and closed again; what exhausted its retries is a dead letter that the admin
-API lists and that succeeds when retried once the faults stop; reads of the inbox never
-answered a 5xx; no process logged a traceback.
+breakers opened and closed again (the workers' ``/metrics``); what exhausted its retries is a
+dead letter that the admin API lists and that succeeds when retried once the faults stop;
+reads of the inbox never answered a 5xx; no process logged a traceback.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from app.core.db import Database
-from tests.faults.cluster import Cluster, eventually, relays_listening
+from tests.faults.cluster import Cluster, eventually, free_port, relays_listening
 from tests.faults.conftest import log_in, populate, size
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres_only]
@@ -33,7 +34,6 @@ USERS = size("FAULTS_ORACLE_USERS", 30)
 RATES = {"error_rate": 0.2, "timeout_rate": 0.05, "timeout_seconds": 2}
 """Oracle's random faults: 20% 5xx, 5% held longer than the client's read timeout."""
 WORKER_ENV = {
-    "APP_LOG_LEVEL": "INFO",  # the breakers say when they close at INFO
     "HTTP_READ_TIMEOUT_SECONDS": "1",
     "HTTP_RETRY_BACKOFF_SECONDS": "0.1",
     "HTTP_RETRY_BACKOFF_MAX_SECONDS": "0.5",
@@ -48,6 +48,15 @@ WORKER_ENV = {
 async def _scalar(db: Database, sql: str) -> Any:
     async with db.engine.connect() as conn:
         return (await conn.execute(text(sql))).scalar()
+
+
+def _sample(exposition: str, name: str) -> float:
+    """The value of ``name{integration="oracle_fusion"}`` in a Prometheus exposition."""
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == name and sample.labels.get("integration") == "oracle_fusion":
+                return float(sample.value)
+    return 0.0
 
 
 async def _read_all_the_time(api: str, headers: dict[str, str], statuses: list[int]) -> None:
@@ -75,8 +84,9 @@ async def test_a_faulty_oracle_never_breaks_a_promise(
     assert sandbox.url is not None
     api = cluster.start_api("api").url
     assert api is not None
-    cluster.start_worker("worker-a", **WORKER_ENV)
-    cluster.start_worker("worker-b", **WORKER_ENV)
+    metrics_ports = [free_port(), free_port()]
+    for name, port in zip(("worker-a", "worker-b"), metrics_ports, strict=True):
+        cluster.start_worker(name, APP_METRICS_PORT=str(port), **WORKER_ENV)
     people = await populate(sandbox.url, sandbox_key, users=USERS, approvers=1)
     await cluster.up("sandbox", "api")
     await relays_listening(db, 2)
@@ -162,15 +172,20 @@ async def test_a_faulty_oracle_never_breaks_a_promise(
     assert ledger["limited"] > 0, "no 429 was answered"
     assert ledger["honoured"] > 0, "no call was retried after its Retry-After"
     assert ledger["early"] == [], "a retry came before its Retry-After"
-    workers = cluster.log_text("worker")
-    assert "breaker oracle_fusion" in workers
-    assert " opened after " in workers, "no breaker opened"
-    assert " closed" in workers.split(" opened after ", 1)[1], "no breaker closed again"
+    opened = closed = 0.0
+    async with httpx.AsyncClient(timeout=10) as http:
+        for port in metrics_ports:
+            exposition = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+            opened += _sample(exposition, "workflow_hub_integration_breaker_opened_total")
+            closed += _sample(exposition, "workflow_hub_integration_breaker_closed_total")
+    assert opened > 0, "no breaker opened"
+    assert closed > 0, "no breaker closed again"
     assert reads, "the API was never read"
     assert all(status < 500 for status in reads), sorted(set(reads))
     assert cluster.problems() == [], cluster.log_text()[-20_000:]
     print(
         f"\n{USERS} users under faults: swept in {swept:.1f} s; {len(dead)} dead letters, "
-        f"retried; 429s: {ledger['limited']}, retries after their Retry-After: "
+        f"retried; breakers opened {opened:.0f}, closed {closed:.0f}; "
+        f"429s: {ledger['limited']}, retries after their Retry-After: "
         f"{ledger['honoured']}; {len(reads)} reads, statuses {sorted(set(reads))}"
     )
