@@ -112,8 +112,8 @@ async def connect(
         )
 
 
-async def request_sync(app: FastAPI, account: Account, *, oracle_username: str = EMMA) -> None:
-    """Ask every inbox to sync ``account`` as the user module does, and wait for the relays."""
+async def publish_sync(account: Account, *, oracle_username: str = EMMA) -> None:
+    """Ask every inbox to sync ``account`` as the user module does (committed, not awaited)."""
     async with session_scope():
         await publish(
             UserTaskSyncRequested(
@@ -124,6 +124,11 @@ async def request_sync(app: FastAPI, account: Account, *, oracle_username: str =
                 person_number="100002",
             )
         )
+
+
+async def request_sync(app: FastAPI, account: Account, *, oracle_username: str = EMMA) -> None:
+    """Ask every inbox to sync ``account`` as the user module does, and wait for the relays."""
+    await publish_sync(account, oracle_username=oracle_username)
     await settle(app)
 
 

@@ -58,6 +58,26 @@ class AppError(Exception):
         super().__init__(self.detail)
 
 
+class TransientError(Exception):
+    """A failure that passes: the same work is expected to succeed later (a source down,
+    throttling us, or our breaker for it open).
+
+    A durable listener that raises it (or a subclass) has its delivery retried: after
+    ``retry_after`` seconds when set (the far side said when to come back), else after the
+    listener's backoff. The relay logs it in one line, without a stack: it is expected, not a bug.
+
+    Args:
+        detail: what happened, kept in the delivery's error history.
+        retry_after: seconds to wait before trying again, when known (negative counts as 0).
+    """
+
+    retry_after: float | None = None
+
+    def __init__(self, detail: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = None if retry_after is None else max(0.0, float(retry_after))
+
+
 class NotFound(AppError):
     status = 404
     code = "not_found"

@@ -10,7 +10,7 @@ from app.events.app_emitter import (
     EmitterNotReady,
     UnknownEvent,
 )
-from app.events.base import Envelope, Event, current_envelope, event_types
+from app.events.base import Envelope, Event, current_envelope, current_event_id, event_types
 from app.events.delivery import Delivery, listener
 from app.events.dispatch import current_event
 from app.events.emitter import EventEmitter, Subscription
@@ -44,6 +44,7 @@ __all__ = [
     "current_delivery",
     "current_envelope",
     "current_event",
+    "current_event_id",
     "event_types",
     "get_emitter",
     "listener",

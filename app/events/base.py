@@ -137,3 +137,9 @@ current_envelope_var: ContextVar[Envelope | None] = ContextVar("current_envelope
 def current_envelope() -> Envelope | None:
     """Return the envelope of the event whose listener is running, if any."""
     return current_envelope_var.get()
+
+
+def current_event_id() -> uuid.UUID | None:
+    """Return the id of the event whose listener is running, if any."""
+    envelope = current_envelope_var.get()
+    return envelope.id if envelope is not None else None

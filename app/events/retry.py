@@ -74,8 +74,8 @@ class RetryPolicy:
             attempt: the number of the attempt that failed, from 1.
             rand: a number in ``[0, 1)``, the jitter's draw.
             give_up: the listener said retrying cannot help (``DoNotRetry``).
-            retry_after: the delay the listener asked for (``RetryAfter``), instead of the
-                backoff.
+            retry_after: the delay the listener asked for (the ``retry_after`` of the
+                ``TransientError`` it raised, such as ``RetryAfter``), instead of the backoff.
 
         Returns:
             Dead letter or retry, and the delay before the next attempt.

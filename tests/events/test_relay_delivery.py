@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, select, text, update
 
 from app.core.context import correlation_id_var
 from app.core.db import Database, session_scope, utcnow
+from app.core.errors import TransientError
 from app.events import (
     Defer,
     DoNotRetry,
@@ -179,6 +180,43 @@ async def test_retry_after_waits_as_long_as_asked(probe: Database) -> None:
     assert delivered.status == "done"
     assert delivered.errors[0]["message"] == "429 from Oracle"
     assert delivered.errors[0]["type"] == "app.events.outbox.errors.RetryAfter"
+
+
+@pytest.mark.parametrize(
+    ("error", "level"),
+    [
+        (TransientError("Oracle 503", retry_after=90), logging.INFO),
+        (TransientError("Oracle down"), logging.WARNING),
+    ],
+    ids=["with-retry-after", "backoff"],
+)
+async def test_a_core_transient_error_is_retried_at_its_retry_after_in_one_line(
+    probe: Database, caplog: pytest.LogCaptureFixture, error: TransientError, level: int
+) -> None:
+    clock = FakeClock()
+    rng = random.Random(7)
+    draws = random.Random(7)
+    emitter = ready_emitter(probe, flaky, clock=clock)
+    await emitter.emit_async(ProbeEmitted(organization_id=ORG, n=1))
+    _fail_next("tests.flaky", error)
+    caplog.set_level(logging.INFO, logger="app.events.outbox")
+    start = clock.now
+    assert await run_pending(emitter, probe, clock=clock, rng=rng) == 1
+    expected = (
+        error.retry_after if error.retry_after is not None else FLAKY.delay(1, draws.random())
+    )
+    assert (await _available_at(probe) - start).total_seconds() == pytest.approx(expected, abs=1e-3)
+    waiting = await _delivery(probe)
+    assert (waiting.status, waiting.attempts) == ("pending", 1)
+    assert waiting.errors[0]["type"] == "app.core.errors.TransientError"
+    clock.advance(expected - 0.01)
+    assert await run_pending(emitter, probe, clock=clock, rng=rng) == 0
+    clock.advance(0.01)
+    assert await run_pending(emitter, probe, clock=clock, rng=rng) == 1
+    assert (await _delivery(probe)).status == "done"
+    (failed,) = [r for r in caplog.records if "failed (attempt" in r.getMessage()]
+    assert (failed.levelno, failed.exc_info) == (level, None)  # one line: no stack
+    assert f"TransientError: {error}" in failed.getMessage()
 
 
 async def test_defer_moves_the_due_time_without_spending_an_attempt_or_warning(

@@ -12,6 +12,7 @@ import asyncio
 import uuid
 from dataclasses import asdict
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -249,8 +250,10 @@ class ActingInbox(ReadingInbox):
             raise error
         return answer
 
-    async def record_approval(self, record: ApprovalRecord) -> bool:
-        """Write the audit record once (joins the delivery's transaction); False if known."""
+    async def record_approval(self, event: Any) -> bool:
+        """Write the audit record an ``audit.<m>.approval`` event describes, once (joins the
+        delivery's transaction); False if it is already written."""
+        record = ApprovalRecord.of(event)
         async with writing(join=True) as session:
             if await session.get(self.tables.approval, record.id) is not None:
                 return False

@@ -77,10 +77,15 @@ class ApprovalRecord:
     acted_at: datetime
 
     @classmethod
-    def of(cls, event: Any, *, fallback_id: uuid.UUID) -> ApprovalRecord:
-        """The record an ``audit.<m>.approval`` event describes."""
+    def of(cls, event: Any) -> ApprovalRecord:
+        """The record an ``audit.<m>.approval`` event describes.
+
+        Its id is the one the action answered with. An event without one (published before
+        events carried it) gets an id derived from what it records, so every delivery and
+        replay of it writes the same record, once.
+        """
         return cls(
-            id=event.approval_id or fallback_id,
+            id=event.approval_id or _derived_approval_id(event),
             organization_id=event.organization_id,
             user_id=event.user_id,
             task_id=event.task_id,
@@ -91,6 +96,15 @@ class ApprovalRecord:
             title=event.title,
             acted_at=event.acted_at,
         )
+
+
+_APPROVALS = uuid.UUID("5d0c6c52-6f0b-4c4e-9a51-2f4a8f3c1b7e")
+"""The namespace of the approval ids derived from an audit event's fields."""
+
+
+def _derived_approval_id(event: Any) -> uuid.UUID:
+    what = (event.organization_id, event.user_id, event.task_id, event.action, event.outcome)
+    return uuid.uuid5(_APPROVALS, json.dumps([*map(str, what), event.acted_at.isoformat()]))
 
 
 class InboxEvents(Protocol):

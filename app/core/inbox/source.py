@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from app.core.errors import TransientError
+
 
 @dataclass(frozen=True, slots=True)
 class InboxUser:
@@ -37,6 +39,21 @@ class InboxUser:
             person_number=snapshot.person_number,
             user_type=snapshot.user_type,
             is_active=snapshot.is_active,
+        )
+
+    @classmethod
+    def requested(cls, request: Any) -> InboxUser:
+        """The user a sync request (``user.sync.task.notifications``) names, as it names them.
+
+        Only the identity: the type and state come from the inbox's read model (see
+        ``SyncingInbox.sync_requested``).
+        """
+        return cls(
+            organization_id=request.organization_id,
+            user_id=request.user_id,
+            email=request.email,
+            oracle_username=request.oracle_username,
+            person_number=request.person_number,
         )
 
 
@@ -100,8 +117,11 @@ class SourceActionRefused(SourceError):
     status = 422
 
 
-class SourceUnavailable(SourceError):
-    """The source is down, throttling us, or our breaker for it is open."""
+class SourceUnavailable(SourceError, TransientError):
+    """The source is down, throttling us, or our breaker for it is open.
+
+    A :class:`~app.core.errors.TransientError`: a durable sync raising it is retried, after
+    ``retry_after`` when the source said when to come back."""
 
     code = "upstream_unavailable"
     status = 503

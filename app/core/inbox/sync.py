@@ -7,7 +7,9 @@ with the delivery).
 
 from __future__ import annotations
 
+import logging
 import uuid
+from typing import Any
 
 from app.core.db import read_session, utcnow
 from app.core.inbox import store
@@ -23,6 +25,8 @@ from app.core.inbox.source import (
     SourceNotConfigured,
 )
 from app.core.inbox.store import ListingChanges
+
+logger = logging.getLogger(__name__)
 
 
 class SyncingInbox(InboxBase):
@@ -74,6 +78,36 @@ class SyncingInbox(InboxBase):
             closed=len(changes.closed),
             confirmed=changes.confirmed,
         )
+
+    async def sync_requested(self, request: Any, *, sync_id: uuid.UUID | None) -> SyncResult:
+        """Sync the inbox of the user a sync request names (its durable delivery), in the
+        delivery's transaction.
+
+        The identity comes from the request, the user's type and state from the read model. An
+        organisation with no connection to the source is skipped (logged, not retried).
+
+        Args:
+            request: the ``user.sync.task.notifications`` event (``UserTaskSyncRequested``).
+            sync_id: the sync that finds the tasks: the request's event id, shared by the
+                modules, so that what one request finds is summed up in one push.
+
+        Raises:
+            SourceUnavailable: the source is down or throttling; a ``TransientError``, which
+                the relay retries after its ``retry_after`` (else the listener's backoff).
+            SourceError: any other source failure.
+        """
+        try:
+            return await self.sync(
+                InboxUser.requested(request), sync_id=sync_id, merge_identity=True
+            )
+        except SourceNotConfigured:
+            logger.info(
+                "%s sync of %s skipped: no %s connection",
+                self.module,
+                request.user_id,
+                self.source.name,
+            )
+            return SyncResult(skipped=True)
 
     async def _merged(self, user: InboxUser) -> InboxUser:
         async with read_session() as session:

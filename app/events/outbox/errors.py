@@ -4,24 +4,33 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from app.core.errors import TransientError
 
-class Retry(Exception):
+
+class Retry(TransientError):
     """An expected, passing failure (a source down or throttling): retry with the policy's
     backoff.
 
-    Unlike any other exception, the relay logs it in one line, without a stack (the delivery's
-    error history keeps it): it is the listener saying what happened, not a bug.
+    The events' name for :class:`~app.core.errors.TransientError`, which the relay retries the
+    same way whoever raises it (a source's own transient error subclasses it, so its listener
+    need not translate it). Unlike any other exception, the relay logs it in one line, without a
+    stack (the delivery's error history keeps it): it is the listener saying what happened, not
+    a bug.
 
     Args:
         reason: what happened, kept in the delivery's error history.
     """
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__(reason)
 
 
 class RetryAfter(Retry):
     """Retry this delivery after ``seconds`` instead of the policy's backoff.
 
     Raise it when the far side says when to come back (HTTP 429 or 503 with ``Retry-After``).
-    The attempt still counts toward ``max_attempts``.
+    The attempt still counts toward ``max_attempts``. It is a ``TransientError`` whose
+    ``retry_after`` is ``seconds``.
 
     Args:
         seconds: the delay before the next attempt.
@@ -34,6 +43,7 @@ class RetryAfter(Retry):
         self.seconds = float(seconds)
         self.reason = reason
         super().__init__(reason or f"retry after {seconds:g} s")
+        self.retry_after = self.seconds
 
 
 class Defer(Exception):

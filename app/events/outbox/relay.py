@@ -32,12 +32,13 @@ from sqlalchemy.ext import asyncio as sa_asyncio
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.core.db import Database, transaction, utcnow
+from app.core.errors import TransientError
 from app.core.settings import EventsSettings
 from app.events import metrics
 from app.events.app_emitter import AppEmitter
 from app.events.outbox import repository
 from app.events.outbox.context import DeliveryContext, current_delivery_var
-from app.events.outbox.errors import Defer, DoNotRetry, LeaseLost, Retry, RetryAfter
+from app.events.outbox.errors import Defer, DoNotRetry, LeaseLost
 from app.events.outbox.listen_notify import NotifyListener
 from app.events.outbox.repository import Claim, rebuild
 from app.events.outbox.service import prune_history
@@ -452,7 +453,7 @@ class Relay:
             claimed.attempts,
             self.rng.random(),
             give_up=isinstance(exc, DoNotRetry),
-            retry_after=exc.seconds if isinstance(exc, RetryAfter) else None,
+            retry_after=exc.retry_after if isinstance(exc, TransientError) else None,
         )
         entry = repository.error_entry(attempt=claimed.attempts, at=now, exc=exc)
         try:
@@ -466,13 +467,13 @@ class Relay:
         metrics.DURABLE_DELIVERIES.labels(
             claimed.listener_id, outcome if recorded else "lost"
         ).inc()
-        # A listener steering its retries (Retry, RetryAfter, DoNotRetry) said what happened:
-        # one line. Anything else is unexpected and logged with its stack. The delivery's error
-        # history keeps the stack either way.
-        steered = isinstance(exc, Retry | DoNotRetry)
+        # A listener steering its retries (a TransientError such as Retry or RetryAfter, or
+        # DoNotRetry) said what happened: one line. Anything else is unexpected and logged with
+        # its stack. The delivery's error history keeps the stack either way.
+        steered = isinstance(exc, TransientError | DoNotRetry)
         if decision.dead:
             log = logger.error
-        elif isinstance(exc, RetryAfter):
+        elif isinstance(exc, TransientError) and exc.retry_after is not None:
             log = logger.info  # asked to come back later (a 429)
         else:
             log = logger.warning

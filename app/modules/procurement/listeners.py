@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-import uuid
-
 from app.contracts.procurement import ProcurementApprovalAudited
 from app.contracts.user import UserCreated, UserDeleted, UserTaskSyncRequested, UserUpdated
-from app.core.inbox.engine import ApprovalRecord
-from app.core.inbox.source import InboxUser, SourceNotConfigured, SourceUnavailable
-from app.events import Retry, RetryAfter, RetryPolicy, current_envelope, listener
+from app.core.inbox.source import InboxUser
+from app.events import RetryPolicy, current_event_id, listener
 from app.modules.procurement.service import inbox
-
-logger = logging.getLogger(__name__)
 
 
 @listener(UserCreated)
@@ -37,23 +31,7 @@ async def when_user_deleted_stop_syncing(event: UserDeleted) -> None:
     retry=RetryPolicy(max_attempts=5, base_delay=5.0, max_delay=120.0),
 )
 async def when_task_sync_requested_sync_inbox(event: UserTaskSyncRequested) -> None:
-    # The sync that found a task is this request: every module's received events carry its id.
-    envelope = current_envelope()
-    user = InboxUser(
-        organization_id=event.organization_id,
-        user_id=event.user_id,
-        email=event.email,
-        oracle_username=event.oracle_username,
-        person_number=event.person_number,
-    )
-    try:
-        await inbox.sync(user, sync_id=envelope.id if envelope else None, merge_identity=True)
-    except SourceNotConfigured:
-        logger.info("procurement sync of %s skipped: no Oracle connection", event.user_id)
-    except SourceUnavailable as exc:
-        if exc.retry_after:
-            raise RetryAfter(exc.retry_after, str(exc)) from exc
-        raise Retry(str(exc)) from exc
+    await inbox.sync_requested(event, sync_id=current_event_id())
 
 
 @listener(
@@ -63,6 +41,4 @@ async def when_task_sync_requested_sync_inbox(event: UserTaskSyncRequested) -> N
     retry=RetryPolicy(max_attempts=10, base_delay=1.0, max_delay=300.0),
 )
 async def when_approval_audited_write_record(event: ProcurementApprovalAudited) -> None:
-    envelope = current_envelope()
-    fallback = envelope.id if envelope else uuid.uuid4()
-    await inbox.record_approval(ApprovalRecord.of(event, fallback_id=fallback))
+    await inbox.record_approval(event)

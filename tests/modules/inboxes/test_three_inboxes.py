@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, time
+import logging
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from app.contracts.common import PendingTaskReceived
 from app.contracts.user import UserTaskSyncRequested
 from app.core.db import session_scope
-from app.events import publish
+from app.events.outbox.models import OutboxDelivery
 from app.events.testing import capture_events, run_pending
 from app.modules.leasing.models import LeasingTask
 from app.modules.procurement.models import ProcurementTask
 from app.sandbox.state import Fault
 from tests.factories import Account, problem_code, settle
-from tests.inbox_support import EMMA, RunningSandbox, received_actions, request_sync, tasks
+from tests.inbox_support import (
+    EMMA,
+    RunningSandbox,
+    publish_sync,
+    received_actions,
+    request_sync,
+    tasks,
+)
 
 MODULES = ("procurement", "hr", "leasing")
 
@@ -152,15 +161,7 @@ async def test_oracle_failing_leaves_yardi_syncing(
     app: FastAPI, client: httpx.AsyncClient, employee: Account, connected: RunningSandbox
 ) -> None:
     connected.state.inject("oracle", Fault(503, times=10_000))
-    async with session_scope():
-        await publish(
-            UserTaskSyncRequested(
-                organization_id=employee.organization_id,
-                user_id=employee.user_id,
-                email=employee.email,
-                oracle_username=EMMA,
-            )
-        )
+    await publish_sync(employee)
     # The Oracle syncs fail and wait for their retry; the Yardi one is not held up by them.
     await run_pending(app.state.emitter)
     for _ in range(200):
@@ -173,3 +174,75 @@ async def test_oracle_failing_leaves_yardi_syncing(
     for m in ("procurement", "hr"):
         page = await tasks(client, m, employee)
         assert (page["total"], page["synced_at"]) == (0, None)
+
+
+async def _sync_deliveries() -> dict[str, OutboxDelivery]:
+    async with session_scope(join=False) as session:
+        rows = await session.scalars(
+            select(OutboxDelivery).where(OutboxDelivery.listener_id.like("%.tasks.sync"))
+        )
+        return {row.listener_id.split(".")[0]: row for row in rows}
+
+
+def _statuses(deliveries: dict[str, OutboxDelivery]) -> dict[str, str]:
+    return {m: d.status for m, d in deliveries.items()}
+
+
+async def test_oracle_asking_to_come_back_later_retries_the_oracle_syncs_then(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    employee: Account,
+    connected: RunningSandbox,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The source's SourceUnavailable is the core's TransientError: the relay retries it after
+    # Oracle's Retry-After, and logs one line without a stack; the listener translates nothing.
+    connected.state.inject("oracle", Fault(503, retry_after=120, times=10_000))
+    caplog.set_level(logging.INFO, logger="app.events.outbox")
+    await publish_sync(employee)
+    await run_pending(app.state.emitter)  # or the app's own relay, whichever claims first
+    deadline = datetime.now(UTC) + timedelta(seconds=10)
+    settled = {"procurement": "pending", "hr": "pending", "leasing": "done"}
+    while _statuses(deliveries := await _sync_deliveries()) != settled:
+        assert datetime.now(UTC) < deadline, _statuses(deliveries)
+        await asyncio.sleep(0.02)
+    for m in ("procurement", "hr"):
+        delivery = deliveries[m]
+        assert (delivery.status, delivery.attempts) == ("pending", 1), m
+        wait = delivery.available_at.replace(tzinfo=UTC) - datetime.now(UTC)
+        assert timedelta(seconds=100) < wait <= timedelta(seconds=120), m  # Oracle's Retry-After
+        assert "SourceUnavailable" in (delivery.last_error or ""), m
+    failed = [r for r in caplog.records if "tasks.sync failed (attempt" in r.getMessage()]
+    assert len(failed) == 2
+    assert {(r.levelno, r.exc_info) for r in failed} == {(logging.INFO, None)}
+
+    connected.state.faults["oracle"].clear()
+    later = datetime.now(UTC) + timedelta(seconds=121)
+    await run_pending(app.state.emitter, clock=lambda: later)
+    assert _statuses(await _sync_deliveries()) == dict.fromkeys(MODULES, "done")
+    assert (await tasks(client, "procurement", employee))["total"] > 0
+
+
+async def test_an_organisation_without_connections_skips_its_syncs_without_retrying(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    employee: Account,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="app.core.inbox")
+    await request_sync(app, employee)
+    deliveries = await _sync_deliveries()
+    assert {m: (d.status, d.attempts) for m, d in deliveries.items()} == dict.fromkeys(
+        MODULES, ("done", 1)
+    )
+    skipped = sorted(r.getMessage() for r in caplog.records if "skipped" in r.getMessage())
+    assert skipped == [
+        f"{m} sync of {employee.user_id} skipped: no {source} connection"
+        for m, source in (
+            ("hr", "oracle_fusion"),
+            ("leasing", "yardi"),
+            ("procurement", "oracle_fusion"),
+        )
+    ]
+    for m in MODULES:
+        assert (await tasks(client, m, employee))["synced_at"] is None

@@ -10,15 +10,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from app.core.inbox.engine import ApprovalRecord
+from app.contracts.procurement import ProcurementApprovalAudited
 from app.modules.procurement.service import inbox
 
 _record_approval = inbox.record_approval
 
 
-async def _record_then_hang(record: ApprovalRecord) -> bool:
-    written = await _record_approval(record)
-    Path(os.environ["AUDIT_CRASH_MARKER"]).write_text(str(record.id))
+async def _record_then_hang(event: ProcurementApprovalAudited) -> bool:
+    written = await _record_approval(event)
+    Path(os.environ["AUDIT_CRASH_MARKER"]).write_text(str(event.approval_id))
     await asyncio.sleep(3600)
     return written
 
