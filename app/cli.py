@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -195,6 +195,23 @@ def _metrics_server(settings: Settings) -> Iterator[None]:
         stop()
 
 
+def run_service(main: Coroutine[Any, Any, None]) -> None:
+    """Run a long-lived process (the worker, the scheduler) on uvloop, as uvicorn runs the API.
+
+    asyncio's own loop reads a socket with ``recv(256 KiB)`` and shrinks the result, and glibc
+    then serves those 256 KiB requests from the heap (its mmap threshold rises after the first
+    ones are freed), leaving the heap fragmented: a relay's RSS grew by about 12 KB a synced user
+    and never came back. uvloop reads into one reused buffer and copies out what arrived. The
+    standard loop is the fallback where uvloop is not installed (it has no Windows build).
+    """
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency wherever it builds
+        asyncio.run(main)
+        return
+    uvloop.run(main)
+
+
 @cli.command()
 def worker(
     concurrency: Annotated[
@@ -207,7 +224,7 @@ def worker(
     if concurrency is not None:
         settings.events = settings.events.model_copy(update={"relay_concurrency": concurrency})
     with _metrics_server(settings):
-        asyncio.run(_run_worker(settings))
+        run_service(_run_worker(settings))
     typer.echo("worker stopped")
 
 
@@ -240,7 +257,7 @@ def scheduler(metrics_port: Annotated[int | None, METRICS_PORT] = None) -> None:
     settings = _with_metrics_port(_settings(), metrics_port)
     _check_crons(settings)
     with _metrics_server(settings):
-        asyncio.run(_run_scheduler(settings))
+        run_service(_run_scheduler(settings))
     typer.echo("scheduler stopped")
 
 

@@ -64,6 +64,12 @@ DATABASE = os.environ.get("BENCH_SWEEP_DATABASE", "postgresql")
 USERS = int(os.environ.get("BENCH_SWEEP_USERS", "10000"))
 SMALL = max(1, USERS // 10)
 PROFILE_DIR = os.environ.get("BENCH_SWEEP_PROFILE", "")
+MEMWATCH_DIR = os.environ.get("BENCH_SWEEP_MEMWATCH", "")
+"""Watch every relay's memory: what grew, every ``BENCH_SWEEP_MEMWATCH_SECONDS`` (60), appended
+to DIR/<relay>-<time>.txt (see WATCHED_WORKER)."""
+MEMWATCH_SECONDS = float(os.environ.get("BENCH_SWEEP_MEMWATCH_SECONDS", "60"))
+TRACEMALLOC_FRAMES = int(os.environ.get("BENCH_SWEEP_TRACEMALLOC", "0"))
+"""With BENCH_SWEEP_MEMWATCH, also trace allocations with this many frames (slow: 3-10x)."""
 CASES = {c.strip() for c in os.environ.get("BENCH_SWEEP_CASES", "").split(",") if c.strip()}
 """Run only these sweeps (``first sync,latency``...); every one by default."""
 LATENCY_MS = 50.0
@@ -100,6 +106,75 @@ finally:
     profile.dump_stats(path)
 """
 """``python -m app worker`` under cProfile, timed in CPU seconds (BENCH_SWEEP_PROFILE)."""
+
+WATCHED_WORKER = """
+import collections, ctypes, gc, runpy, sys, threading, time, tracemalloc
+path, every, frames = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+sys.argv = ["app", "worker"]
+if frames:
+    tracemalloc.start(frames)
+
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+
+def malloc_figures():
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = MallInfo2
+    except (OSError, AttributeError):
+        return "no mallinfo2"
+    info = libc.mallinfo2()
+    return (f"malloc in use {info.uordblks >> 10} kB, free {info.fordblks >> 10} kB, "
+            f"mmap {info.hblkhd >> 10} kB, arena {info.arena >> 10} kB")
+
+
+def status():
+    fields = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    return f"RSS {fields['VmRSS'].split()[0]} kB (peak {fields['VmHWM'].split()[0]} kB)"
+
+
+def kinds():
+    return collections.Counter(type(o).__qualname__ for o in gc.get_objects())
+
+
+def watch():
+    first_kinds, first_snapshot = None, None
+    while True:
+        time.sleep(every)
+        now = kinds()
+        lines = [f"== {time.strftime('%H:%M:%S')} {status()}; {malloc_figures()}; "
+                 f"python blocks {sys.getallocatedblocks()}; gc objects {sum(now.values())}"]
+        if first_kinds is None:
+            first_kinds = now
+        else:
+            grown = sorted(((n - first_kinds[k], k) for k, n in now.items()), reverse=True)
+            lines.append("objects grown: " + ", ".join(f"{k} {d:+d}" for d, k in grown[:12]))
+        if frames:
+            snapshot = tracemalloc.take_snapshot().filter_traces(
+                [tracemalloc.Filter(False, tracemalloc.__file__)])
+            if first_snapshot is None:
+                first_snapshot = snapshot
+            else:
+                for stat in snapshot.compare_to(first_snapshot, "traceback")[:12]:
+                    lines.append(f"+{stat.size_diff >> 10} kB ({stat.count_diff:+d} blocks)")
+                    lines += ["    " + line for line in stat.traceback.format()[-2 * frames:]]
+        with open(path, "a") as out:
+            print("\\n".join(lines), file=out, flush=True)
+
+
+threading.Thread(target=watch, daemon=True).start()
+try:
+    runpy.run_module("app", run_name="__main__", alter_sys=True)
+except SystemExit:
+    pass
+"""
+"""``python -m app worker`` watched (BENCH_SWEEP_MEMWATCH): every interval a thread appends
+its RSS, malloc's figures, the Python objects by type that grew since the first look and, with
+BENCH_SWEEP_TRACEMALLOC=frames, the allocations that grew by traceback."""
 
 
 # -- processes -------------------------------------------------------------------------------
@@ -182,6 +257,10 @@ def start_relay(setup: Setup, name: str, *, profile: Path | None = None) -> subp
     args = ["-m", "app", "worker"]
     if profile is not None:
         args = ["-c", PROFILED_WORKER, str(profile)]
+    elif MEMWATCH_DIR:
+        Path(MEMWATCH_DIR).mkdir(parents=True, exist_ok=True)
+        dump = Path(MEMWATCH_DIR) / f"{name}-{time.strftime('%H%M%S')}.txt"
+        args = ["-c", WATCHED_WORKER, str(dump), str(MEMWATCH_SECONDS), str(TRACEMALLOC_FRAMES)]
     return spawn(setup, name, args, env)
 
 

@@ -104,3 +104,18 @@ def test_serve_answers_health_and_stops_on_sigint(tmp_path: Path, project_root: 
         process.send_signal(2)
         output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
+
+
+def test_the_worker_and_the_scheduler_run_on_uvloop() -> None:
+    """As uvicorn runs the API: asyncio's own loop fragments the heap (see run_service)."""
+    import asyncio
+
+    from app.cli import run_service
+
+    loops: list[str] = []
+
+    async def main() -> None:
+        loops.append(type(asyncio.get_running_loop()).__module__)
+
+    run_service(main())
+    assert loops == ["uvloop"]

@@ -284,6 +284,24 @@ def test_jwts_name_the_user_and_are_reused_until_near_expiry(demo_key: tuple[obj
     assert signer.token_for(EMMA) != token
 
 
+def test_the_token_cache_keeps_the_most_recent_users_and_drops_expired_tokens(
+    demo_key: tuple[object, str],
+) -> None:
+    now = [1_900_000_000.0]
+    signer = JwtSigner(
+        demo_key[1], issuer="wfh", ttl_seconds=300, clock=lambda: now[0], max_cached=2
+    )
+    first = {user: signer.token_for(user) for user in ("a", "b")}
+    assert signer.token_for("a") == first["a"]  # "a" is now the most recent
+    signer.token_for("c")  # past the limit: "b", the least recently used, goes
+    assert signer.cached() == 2
+    assert signer.token_for("a") == first["a"]
+    assert signer.token_for("b") != first["b"]
+    now[0] += 400  # every token expired: signing one drops the others
+    signer.token_for("d")
+    assert signer.cached() == 1
+
+
 def test_weak_or_foreign_keys_are_refused() -> None:
     small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
     pem = small.private_bytes(

@@ -21,7 +21,10 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 RENEW_BEFORE_SECONDS = 30
-MAX_CACHED_TOKENS = 10_000
+MAX_CACHED_TOKENS = 1_024
+"""Tokens a signer keeps, the most recently used: enough for the users acting within a token's
+lifetime and for a sweep, which signs for a user's two Oracle syncs one after the other. A
+fixed number, so that a process's memory does not grow with the organisation's size."""
 
 
 @lru_cache(maxsize=64)
@@ -54,12 +57,14 @@ class JwtSigner:
         ttl_seconds: int = 300,
         key_id: str | None = None,
         clock: Callable[[], float] = time.time,
+        max_cached: int = MAX_CACHED_TOKENS,
     ) -> None:
         self._key = load_rsa_private_key(private_key_pem)
         self.issuer = issuer
         self.ttl_seconds = ttl_seconds
         self.key_id = key_id
         self.clock = clock
+        self.max_cached = max_cached
         self._tokens: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -85,9 +90,16 @@ class JwtSigner:
         token = jwt.encode(claims, self._key, algorithm="RS256", headers=headers)
         with self._lock:
             self._tokens[username] = (token, float(expires))
-            while len(self._tokens) > MAX_CACHED_TOKENS:
-                self._tokens.popitem(last=False)
+            self._tokens.move_to_end(username)
+            # The least recently used go first: past the limit, or expired (the newest is not).
+            tokens = self._tokens
+            while len(tokens) > self.max_cached or next(iter(tokens.values()))[1] <= now:
+                tokens.popitem(last=False)
         return token
+
+    def cached(self) -> int:
+        """Return how many tokens are kept."""
+        return len(self._tokens)
 
     def auth_for(self, username: str) -> httpx.Auth:
         """Return an httpx auth that sends a bearer JWT for ``username``."""
