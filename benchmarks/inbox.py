@@ -1,9 +1,12 @@
 """Inbox benchmark: one user's sync against its latency bound, and the local list against SQL.
 
 Run with ``make bench`` or ``.venv/bin/python benchmarks/inbox.py``. It builds a throw-away
-SQLite database from the migrations (``BENCH_DATABASE_URL`` names another, PostgreSQL say), and
-runs the sandbox in its own process (``python -m app sandbox`` on ``BENCH_SANDBOX_PORT``, 8104)
-with ``BENCH_LATENCY_MS`` (50) of latency on every answer, reached over real HTTP.
+database from the migrations: a SQLite file, or with ``BENCH_INBOX_DATABASE=postgres`` a
+database of its own on the PostgreSQL server of ``BENCH_PG_URL`` (default
+``postgresql://postgres@127.0.0.1:5432/postgres``), dropped at the end
+(``BENCH_DATABASE_URL`` names an existing one instead, used as it is). It runs the sandbox in
+its own process (``python -m app sandbox`` on ``BENCH_SANDBOX_PORT``, 8104) with
+``BENCH_LATENCY_MS`` (50) of latency on every answer, reached over real HTTP.
 
 - Sync: the three inboxes of the demo employee sync concurrently, as their three durable
   listeners do at the relays (``procurement``, ``hr`` over the BPM worklist as the user, JWT;
@@ -56,8 +59,12 @@ EMMA = "EMMA.EMPLOYEE"
 SANDBOX_PORT = int(os.environ.get("BENCH_SANDBOX_PORT", "8104"))
 
 
-def _environment(tmp: Path) -> str:
-    url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
+DATABASE = os.environ.get("BENCH_INBOX_DATABASE", "sqlite")
+PG_SERVER = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _environment(tmp: Path, url: str | None) -> str:
+    url = url or os.environ.get("BENCH_DATABASE_URL") or f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
     os.environ.update(
         DATABASE_URL=url,
         APP_ENV="test",
@@ -112,12 +119,45 @@ def main() -> None:
     from app.core.settings import get_settings
     from app.sandbox.keys import demo_private_key_pem
 
+    if DATABASE not in ("sqlite", "postgres", "postgresql"):
+        raise SystemExit("BENCH_INBOX_DATABASE is sqlite or postgres")
+    own = DATABASE != "sqlite" and not os.environ.get("BENCH_DATABASE_URL")
     with tempfile.TemporaryDirectory() as tmp:
-        url = _environment(Path(tmp))
-        migrations.upgrade(url)
-        demo_private_key_pem(get_settings().sandbox.jwt_key_file)  # before the sandbox reads it
-        with _sandbox(SANDBOX_PORT) as base:
-            asyncio.run(_run(url, base))
+        url = _environment(Path(tmp), asyncio.run(_create_pg()) if own else None)
+        try:
+            migrations.upgrade(url)
+            demo_private_key_pem(get_settings().sandbox.jwt_key_file)  # before the sandbox
+            with _sandbox(SANDBOX_PORT) as base:
+                asyncio.run(_run(url, base))
+        finally:
+            if own:
+                asyncio.run(_drop_pg(url))
+
+
+async def _create_pg() -> str:
+    """A database of this run's own on ``BENCH_PG_URL``'s server."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    name = f"wfh_bench_inbox_{os.getpid()}"
+    conn = await asyncpg.connect(PG_SERVER)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    url = make_url(PG_SERVER).set(drivername="postgresql+asyncpg", database=name)
+    return url.render_as_string(hide_password=False)
+
+
+async def _drop_pg(url: str) -> None:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    conn = await asyncpg.connect(PG_SERVER)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+    finally:
+        await conn.close()
 
 
 async def _run(url: str, base: str) -> None:

@@ -296,6 +296,10 @@ class HttpSettings(BaseSettings):
     """Calls in flight at once per integration, across organisations."""
     rate_limit_per_second: float = Field(default=0.0, ge=0)
     """Calls started per second per integration (0: no rate limit, only the concurrency)."""
+    connection_recheck_seconds: float = Field(default=1.0, ge=0)
+    """How long an organisation's opened connection (secrets decrypted) is reused before its
+    stored version is read again (0: on every call). A change made through this process is
+    seen at once; one made through another process within this time."""
     allowed_hosts: str = ""
     """Comma-separated host patterns an organisation's base URL may name (``*.oraclecloud.com``,
     ``yardi.internal.example``); empty allows any. Set it in prod, so that an admin cannot

@@ -26,9 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.settings import Settings
 from app.integrations.connections.schemas import OracleFusionConnection, YardiConnection
 from app.integrations.connections.service import (
+    CONNECTIONS,
     InvalidIntegrationSettings,
     check_allowed_host,
-    get_connection,
 )
 from app.integrations.fcm import FirebasePushGateway, LogPushGateway, PushGateway
 from app.integrations.fcm.credentials import StaticTokenCredential
@@ -74,7 +74,7 @@ class Integrations:
 
     async def oracle_fusion(
         self,
-        session: AsyncSession,
+        session: AsyncSession | None,
         *,
         organization_id: uuid.UUID,
         acting_user: str | None = None,
@@ -82,9 +82,11 @@ class Integrations:
         """Return an Oracle Fusion client for the organisation, acting as ``acting_user``.
 
         In JWT mode an acting user gets a bearer token naming them, so BPM actions run as
-        them; without one (or in basic mode) calls run as the integration account.
+        them; without one (or in basic mode) calls run as the integration account. The
+        connection is read with ``session``, or, when it is None, with a read session of its
+        own, opened only when the connection must be read (see ``ConnectionCache``).
         """
-        connection = await get_connection(
+        connection = await CONNECTIONS.get(
             session, organization_id=organization_id, kind=OracleFusionConnection
         )
         check_allowed_host(connection.base_url)  # stored before HTTP_ALLOWED_HOSTS was set
@@ -109,9 +111,12 @@ class Integrations:
             max_pages=oracle.max_pages,
         )
 
-    async def yardi(self, session: AsyncSession, *, organization_id: uuid.UUID) -> YardiClient:
-        """Return a Yardi client for the organisation."""
-        connection = await get_connection(
+    async def yardi(
+        self, session: AsyncSession | None, *, organization_id: uuid.UUID
+    ) -> YardiClient:
+        """Return a Yardi client for the organisation (``session`` None: a read session of its
+        own, opened only when the connection must be read)."""
+        connection = await CONNECTIONS.get(
             session, organization_id=organization_id, kind=YardiConnection
         )
         check_allowed_host(connection.base_url)

@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 
-from app.core.db import read_session
 from app.core.inbox.source import (
     InboxUser,
     LiveTask,
@@ -100,11 +99,9 @@ class OracleWorklist:
 
     async def _client(self, user: InboxUser) -> tuple[OracleFusionClient, bool]:
         """The client acting as the user, and whether it really does (False: basic auth)."""
-        username = self.identity(user)
-        async with read_session() as session:
-            client = await get_integrations().oracle_fusion(
-                session, organization_id=user.organization_id, acting_user=username
-            )
+        client = await get_integrations().oracle_fusion(
+            None, organization_id=user.organization_id, acting_user=self.identity(user)
+        )
         return client, not isinstance(client.auth, httpx.BasicAuth)
 
     async def pending(self, user: InboxUser) -> Sequence[SourceTask]:
@@ -170,8 +167,7 @@ class YardiApprovals:
         return user.oracle_username or user.email
 
     async def _client(self, user: InboxUser) -> YardiClient:
-        async with read_session() as session:
-            return await get_integrations().yardi(session, organization_id=user.organization_id)
+        return await get_integrations().yardi(None, organization_id=user.organization_id)
 
     async def pending(self, user: InboxUser) -> Sequence[SourceTask]:
         approver = self.identity(user)

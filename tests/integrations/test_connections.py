@@ -7,13 +7,15 @@ import json
 import logging
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from app.core.db import Database, session_scope
+from app.core.db import Database, session_scope, utcnow
+from app.integrations.connections import service
 from app.integrations.connections.crypto import SecretBox, SecretsUnreadable
 from app.integrations.connections.schemas import (
     IntegrationKind,
@@ -23,11 +25,13 @@ from app.integrations.connections.schemas import (
     YardiConnection,
 )
 from app.integrations.connections.service import (
+    ConnectionCache,
     IntegrationDisabled,
     IntegrationNotConfigured,
     InvalidIntegrationSettings,
     describe_connection,
     get_connection,
+    remove_connection,
     set_connection,
 )
 from tests.factories import create_org
@@ -193,6 +197,92 @@ async def test_another_key_cannot_open_the_secrets(db: Database) -> None:
                 kind=YardiConnection,
                 box=SecretBox(SecretStr("another-key")),
             )
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_the_cache_reuses_an_opened_connection_until_its_row_changes(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    org = await create_org()
+    clock = _Clock()
+    cache = ConnectionCache(clock=clock)
+    opened: list[str] = []
+    load = service._load
+
+    def counting_load(row: Any, box: SecretBox) -> Any:
+        opened.append(row.kind)
+        return load(row, box)
+
+    monkeypatch.setattr(service, "_load", counting_load)
+
+    async def get() -> YardiConnection:
+        async with session_scope() as session:
+            return await cache.get(session, organization_id=org, kind=YardiConnection)
+
+    async with session_scope() as session:
+        with pytest.raises(IntegrationNotConfigured):
+            await cache.get(session, organization_id=org, kind=YardiConnection)
+        await set_connection(session, organization_id=org, kind=YARDI, changes=yardi_changes())
+    first = await get()
+    assert (await get()) is first
+    clock.now += 60  # past the recheck: the version is read again, and it is the same
+    assert (await get()) is first
+    assert opened == ["yardi"]
+
+    # Another process changes the row: seen once the recheck is due.
+    async with session_scope() as session:
+        await session.execute(
+            text("UPDATE integration_connections SET base_url = :url, updated_at = :at"),
+            {"url": "https://yardi.example.com/moved/", "at": utcnow()},
+        )
+    assert (await get()).base_url == first.base_url  # within the recheck time
+    clock.now += 60
+    assert (await get()).base_url == "https://yardi.example.com/moved"
+    assert opened == ["yardi", "yardi"]
+
+    # Removed elsewhere: not configured any more.
+    async with session_scope() as session:
+        await session.execute(text("DELETE FROM integration_connections"))
+    clock.now += 60
+    with pytest.raises(IntegrationNotConfigured):
+        await get()
+
+
+async def test_a_change_through_this_process_is_seen_at_once(db: Database) -> None:
+    org = await create_org()
+    cache = service.CONNECTIONS
+    async with session_scope() as session:
+        await set_connection(session, organization_id=org, kind=YARDI, changes=yardi_changes())
+    async with session_scope() as session:
+        before = await cache.get(session, organization_id=org, kind=YardiConnection)
+    async with session_scope() as session:
+        await set_connection(
+            session, organization_id=org, kind=YARDI, changes=yardi_changes(enabled=False)
+        )
+    async with session_scope() as session:
+        with pytest.raises(IntegrationDisabled):
+            await cache.get(session, organization_id=org, kind=YardiConnection)
+        await set_connection(
+            session,
+            organization_id=org,
+            kind=YARDI,
+            changes=yardi_changes(username="other", enabled=True),
+        )
+    async with session_scope() as session:
+        after = await cache.get(session, organization_id=org, kind=YardiConnection)
+    assert (before.username, after.username) == ("iface", "other")
+    async with session_scope() as session:
+        await remove_connection(session, organization_id=org, kind=YARDI)
+    async with session_scope() as session:
+        with pytest.raises(IntegrationNotConfigured):
+            await cache.get(session, organization_id=org, kind=YardiConnection)
 
 
 def test_the_box_derives_a_fernet_key_and_detects_tampering() -> None:

@@ -99,31 +99,144 @@ async def mark_sync_failed(
 # -- sync --------------------------------------------------------------------------------------
 
 
+SYNC_COLUMNS = ("id", "task_id", "claimed_until", "source_updated_at", *CHANGEABLE)
+"""What a sync compares of a pending row (read as plain columns, not ORM objects)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedTask:
+    """A row a sync closed: what its ``<m>.task.closed`` event says."""
+
+    organization_id: uuid.UUID
+    user_id: uuid.UUID
+    task_id: str
+    close_reason: str
+
+
+@lru_cache(maxsize=64)
+def _pending_statement(t: InboxTables) -> Any:
+    T = t.task
+    return select(*(getattr(T, name) for name in SYNC_COLUMNS)).where(
+        T.organization_id == bindparam("org", type_=T.organization_id.type),
+        T.user_id == bindparam("user", type_=T.user_id.type),
+        T.status == PENDING,
+    )
+
+
+async def pending_tasks(conn: AsyncConnection, t: InboxTables, user: InboxUser) -> list[Any]:
+    """Return the user's pending tasks as plain rows (``SYNC_COLUMNS``): what a sync compares
+    the listing with, read while the source is still answering."""
+    result = await conn.execute(
+        _pending_statement(t), {"org": user.organization_id, "user": user.user_id}
+    )
+    return list(result)
+
+
 async def apply_listing(
     session: AsyncSession,
     t: InboxTables,
     user: InboxUser,
     listed: Sequence[SourceTask],
     *,
+    pending: Sequence[Any],
     now: datetime,
     close_reason: str,
 ) -> ListingChanges:
-    """Diff the source's listing against the inbox: insert, update, close; stamp ``synced_at``."""
+    """Diff the source's listing against the inbox: insert, update, close; stamp ``synced_at``.
+
+    ``pending`` is the inbox's pending rows (:func:`pending_tasks`), read before the listing
+    arrived, so every write that depends on them is conditional: a row closes only while it is
+    still pending and unclaimed (an action that finished or started meanwhile keeps its
+    outcome), and a listed task that was not pending then is looked up again here. A steady
+    sync, where nothing changed, is two statements: the rows' ``synced_at`` and the inbox's.
+    """
     T = t.task
     by_id = {task.task_id: task for task in listed}
+    known = {row.task_id: row for row in pending}
     scope = (T.organization_id == user.organization_id, T.user_id == user.user_id)
-    known_query = select(T).where(*scope)
-    if len(by_id) <= 1000:
-        known_query = known_query.where(or_(T.status == PENDING, T.task_id.in_(list(by_id))))
-    rows = {row.task_id: row for row in (await session.scalars(known_query)).all()}
     changes = ListingChanges()
-    for task_id, task in by_id.items():
-        row = rows.get(task_id)
+    others = [task_id for task_id in by_id if task_id not in known]
+    if others:
+        await _apply_others(session, t, user, [by_id[i] for i in others], changes, now=now)
+    for task_id, row in known.items():
+        task = by_id.get(task_id)
+        if task is None:
+            continue
+        values = {n: getattr(task, n) for n in CHANGEABLE if getattr(row, n) != getattr(task, n)}
+        if task.updated_at is not None and row.source_updated_at != task.updated_at:
+            values["source_updated_at"] = task.updated_at
+        if values:
+            await session.execute(
+                update(T)
+                .where(T.id == row.id)
+                .values(values)
+                .execution_options(synchronize_session=False)
+            )
+            changes.updated.append(row)
+    for task_id, row in known.items():
+        if task_id in by_id or (row.claimed_until is not None and row.claimed_until > now):
+            continue  # listed, or an action is under way (its outcome closes the row)
+        result = await session.execute(
+            update(T)
+            .where(
+                T.id == row.id,
+                T.status == PENDING,
+                or_(T.claimed_until.is_(None), T.claimed_until <= now),
+            )
+            .values(status="closed", close_reason=close_reason, closed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(result, "rowcount", 0):
+            changes.closed.append(
+                ClosedTask(user.organization_id, user.user_id, task_id, close_reason)
+            )
+    chunks = _chunks(list(by_id), 500)
+    confirmations = [
+        update(T)
+        .where(*scope, T.task_id.in_(chunk))
+        .values(synced_at=now)
+        .execution_options(synchronize_session=False)
+        for chunk in chunks
+    ]
+    # On PostgreSQL the last confirmation rides with the inbox's stamp (a data-modifying CTE):
+    # a steady sync is one statement.
+    along = confirmations.pop() if confirmations and _is_postgres(session) else None
+    for confirmation in confirmations:
+        await session.execute(confirmation)
+    changes.confirmed = len(by_id)
+    await _stamp_inbox(session, t, user, now=now, along=along)
+    return changes
+
+
+def _is_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+async def _apply_others(
+    session: AsyncSession,
+    t: InboxTables,
+    user: InboxUser,
+    listed: Sequence[SourceTask],
+    changes: ListingChanges,
+    *,
+    now: datetime,
+) -> None:
+    """Listed tasks that were not pending when the inbox was read: new ones are inserted; a
+    known one (closed and listed again, acted on here, or inserted by another sync since) is
+    updated, and a closed one reopens."""
+    T = t.task
+    scope = (T.organization_id == user.organization_id, T.user_id == user.user_id)
+    rows: dict[str, Any] = {}
+    for chunk in _chunks([task.task_id for task in listed], 500):
+        found = await session.scalars(select(T).where(*scope, T.task_id.in_(chunk)))
+        rows.update((row.task_id, row) for row in found)
+    for task in listed:
+        row = rows.get(task.task_id)
         if row is None:
             row = T(
                 organization_id=user.organization_id,
                 user_id=user.user_id,
-                task_id=task_id,
+                task_id=task.task_id,
                 status=PENDING,
                 sort_at=task.assigned_at or now,
                 synced_at=now,
@@ -134,53 +247,43 @@ async def apply_listing(
             changes.received.append(row)
             continue
         changed = [n for n in CHANGEABLE if getattr(row, n) != getattr(task, n)]
+        for name in changed:
+            setattr(row, name, getattr(task, name))
         if task.updated_at is not None and row.source_updated_at != task.updated_at:
             row.source_updated_at = task.updated_at
             changed.append("source_updated_at")
-        for name in changed:
-            if name in CHANGEABLE:
-                setattr(row, name, getattr(task, name))
         if row.status == "closed":  # listed again (reassigned back, say)
             row.status, row.close_reason, row.closed_at = PENDING, None, None
             changed.append("status")
         if changed:
             changes.updated.append(row)
-    for task_id, row in rows.items():
-        if task_id in by_id or row.status != PENDING:
-            continue
-        if row.claimed_until is not None and row.claimed_until > now:
-            continue  # an action is under way; its outcome closes the row
-        row.status, row.close_reason, row.closed_at = "closed", close_reason, now
-        changes.closed.append(row)
     await session.flush()
-    if by_id:
-        for chunk in _chunks(list(by_id), 500):
-            await session.execute(
-                update(T)
-                .where(*scope, T.task_id.in_(chunk))
-                .values(synced_at=now)
-                .execution_options(synchronize_session=False)
-            )
-    changes.confirmed = len(by_id)
-    await _stamp_inbox(session, t, user, now=now)
-    return changes
 
 
 async def _stamp_inbox(
-    session: AsyncSession, t: InboxTables, user: InboxUser, *, now: datetime
+    session: AsyncSession,
+    t: InboxTables,
+    user: InboxUser,
+    *,
+    now: datetime,
+    along: Any = None,
 ) -> None:
     """Stamp the user's inbox as synced (one UPDATE; an INSERT the first time), taking the
-    identity the sync knows."""
+    identity the sync knows; ``along`` is an UPDATE of the rows run in the same statement (a
+    CTE, PostgreSQL only)."""
     U = t.user
     values: dict[str, Any] = {"synced_at": now, "sync_attempted_at": now, "sync_error": None}
     for name in ("email", "oracle_username", "person_number"):
         if getattr(user, name) is not None:
             values[name] = getattr(user, name)
-    result = await session.execute(
+    stamp = (
         update(U)
         .where(U.user_id == user.user_id, U.organization_id == user.organization_id)
         .values(values)
     )
+    if along is not None:
+        stamp = stamp.add_cte(along.cte("confirmed"))
+    result = await session.execute(stamp)
     if not getattr(result, "rowcount", 0):
         session.add(
             U(

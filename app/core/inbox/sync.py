@@ -1,17 +1,21 @@
 """An inbox's sync: the source's listing of a user's pending tasks, diffed into the inbox.
 
-A sync reads the source with no transaction open, then applies the diff and publishes what it
-found in one transaction (the caller's, when a durable delivery runs it, so the effects commit
-with the delivery).
+A sync reads the source with no transaction open and, while the source answers, the inbox's
+pending rows (plain columns, on a connection of their own). It then applies the diff and
+publishes what it found in one transaction (the caller's, when a durable delivery runs it, so
+the effects commit with the delivery); the writes that depend on the rows read before are
+conditional (see :func:`~app.core.inbox.store.apply_listing`). A steady sync, where nothing
+changed, writes the rows' and the inbox's ``synced_at`` and nothing else.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import Any
 
-from app.core.db import read_session, utcnow
+from app.core.db import read_session, reading, utcnow
 from app.core.inbox import store
 from app.core.inbox.base import (
     NO_LONGER_PENDING,
@@ -58,7 +62,9 @@ class SyncingInbox(InboxBase):
         if not self._can_sync(user):
             return SyncResult(skipped=True)
         try:
-            listed = await self.source.pending(user)
+            # The listing and the inbox's pending rows at once: neither needs the other, and
+            # no transaction is open while the source answers.
+            listed, pending = await asyncio.gather(self.source.pending(user), self._pending(user))
         except SourceNotConfigured:
             raise
         except SourceError as exc:
@@ -69,7 +75,13 @@ class SyncingInbox(InboxBase):
             raise
         async with writing(join=join) as session:
             changes = await store.apply_listing(
-                session, self.tables, user, listed, now=utcnow(), close_reason=NO_LONGER_PENDING
+                session,
+                self.tables,
+                user,
+                listed,
+                pending=pending,
+                now=utcnow(),
+                close_reason=NO_LONGER_PENDING,
             )
             await self._publish(changes, sync_id=sync_id)
         return SyncResult(
@@ -108,6 +120,10 @@ class SyncingInbox(InboxBase):
                 self.source.name,
             )
             return SyncResult(skipped=True)
+
+    async def _pending(self, user: InboxUser) -> list[Any]:
+        async with reading() as conn:
+            return await store.pending_tasks(conn, self.tables, user)
 
     async def _merged(self, user: InboxUser) -> InboxUser:
         async with read_session() as session:

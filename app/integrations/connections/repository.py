@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import CursorResult, select, update
@@ -33,6 +34,17 @@ async def get(
         )
     )
     return result.scalar_one_or_none()
+
+
+async def version(
+    session: AsyncSession, *, organization_id: uuid.UUID, kind: str
+) -> tuple[uuid.UUID, datetime] | None:
+    """Return what identifies the stored state of the organisation's connection of this kind
+    (its id and ``updated_at``), if configured: two plain columns, nothing decrypted."""
+    C = IntegrationConnection
+    query = select(C.id, C.updated_at).where(C.organization_id == organization_id, C.kind == kind)
+    row = (await session.execute(query)).one_or_none()
+    return (row[0], row[1]) if row is not None else None
 
 
 async def sealed_page(

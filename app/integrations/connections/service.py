@@ -8,15 +8,19 @@ the database and only opened for the integration runtime. Nothing here logs a va
 from __future__ import annotations
 
 import logging
+import time
 import uuid
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, SecretStr, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import session_scope
+from app.core.db import after_commit, read_session, session_scope
 from app.core.errors import AppError, Conflict, NotFound
 from app.core.settings import get_settings
 from app.integrations.connections import repository
@@ -146,16 +150,145 @@ async def get_connection(
         IntegrationDisabled: it is stored but switched off (unless ``require_enabled=False``).
         SecretsUnreadable: no configured key opens the stored secrets.
     """
+    _, connection = await _read(session, organization_id=organization_id, kind=kind, box=box)
+    return _enabled(connection, kind) if require_enabled else connection
+
+
+async def _read(
+    session: AsyncSession,
+    *,
+    organization_id: uuid.UUID,
+    kind: type[C],
+    box: SecretBox | None = None,
+) -> tuple[tuple[uuid.UUID, datetime], C]:
+    """The stored connection, opened, and its version (``repository.version``)."""
     row = await repository.get(session, organization_id=organization_id, kind=kind.kind.value)
     if row is None:
-        raise IntegrationNotConfigured(
-            f"{kind.kind.value} is not configured for this organisation."
-        )
+        raise _not_configured(kind)
     connection = _load(row, _box(box))
-    if require_enabled and not connection.enabled:
-        raise IntegrationDisabled(f"{kind.kind.value} is disabled for this organisation.")
     assert isinstance(connection, kind)
+    return (row.id, row.updated_at), connection
+
+
+def _not_configured(kind: type[Connection]) -> IntegrationNotConfigured:
+    return IntegrationNotConfigured(f"{kind.kind.value} is not configured for this organisation.")
+
+
+def _enabled(connection: C, kind: type[C]) -> C:
+    if not connection.enabled:
+        raise IntegrationDisabled(f"{kind.kind.value} is disabled for this organisation.")
     return connection
+
+
+class ConnectionCache:
+    """The organisations' opened connections, each reused while its row is unchanged.
+
+    The clients ask for a connection on every call; opening one costs reading the whole row,
+    decrypting its secrets and validating it. The cache keeps each opened connection with its
+    version (the row's id and ``updated_at``, which every change through
+    :func:`set_connection` moves) and, once ``HTTP_CONNECTION_RECHECK_SECONDS`` have passed
+    since it last did, reads only the version again (two plain columns): a change made in
+    another process of the cluster is seen within that time, a removed connection is not
+    configured any more. A change made through this process drops its entry when it commits.
+    Re-sealing secrets under a new key keeps ``updated_at`` (the values are the same), so it
+    keeps the entry too.
+
+    Args:
+        max_entries: how many organisation-and-kind entries are kept (the least recently used
+            go first).
+        clock: monotonic seconds (tests).
+    """
+
+    def __init__(
+        self, *, max_entries: int = 1024, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries: OrderedDict[tuple[uuid.UUID, str], _Opened] = OrderedDict()
+
+    async def get(
+        self,
+        session: AsyncSession | None,
+        *,
+        organization_id: uuid.UUID,
+        kind: type[C],
+    ) -> C:
+        """Return the enabled connection as :func:`get_connection` does, reusing an opened one
+        while its version is the stored one.
+
+        Args:
+            session: the session to read with; None opens a read session only when a read is
+                due (an entry past its recheck time, or none), so a fresh entry costs nothing.
+            organization_id: whose connection.
+            kind: which one (``OracleFusionConnection``, ``YardiConnection``).
+
+        Raises:
+            IntegrationNotConfigured: nothing is stored for this organisation and kind.
+            IntegrationDisabled: it is stored but switched off.
+            SecretsUnreadable: no configured key opens the stored secrets.
+        """
+        key = (organization_id, kind.kind.value)
+        opened = self._entries.get(key)
+        if (
+            opened is not None
+            and isinstance(opened.connection, kind)
+            and self.clock() - opened.checked_at < get_settings().http.connection_recheck_seconds
+        ):
+            self._entries.move_to_end(key)
+            return _enabled(opened.connection, kind)
+        if session is None:
+            async with read_session() as own:
+                return await self._read(own, organization_id, kind)
+        return await self._read(session, organization_id, kind)
+
+    async def _read(self, session: AsyncSession, organization_id: uuid.UUID, kind: type[C]) -> C:
+        key = (organization_id, kind.kind.value)
+        now = self.clock()
+        opened = self._entries.get(key)
+        if opened is not None and isinstance(opened.connection, kind):
+            version = await repository.version(
+                session, organization_id=organization_id, kind=key[1]
+            )
+            if version is None:
+                self.forget(organization_id, kind.kind)
+                raise _not_configured(kind)
+            if version == opened.version:
+                opened.checked_at = now
+                self._entries.move_to_end(key)
+                return _enabled(opened.connection, kind)
+        version, connection = await _read(session, organization_id=organization_id, kind=kind)
+        self._entries[key] = _Opened(version, connection, checked_at=now)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+        return _enabled(connection, kind)
+
+    def forget(self, organization_id: uuid.UUID, kind: IntegrationKind) -> None:
+        """Drop the organisation's opened connection of this kind (it changed)."""
+        self._entries.pop((organization_id, kind.value), None)
+
+    def clear(self) -> None:
+        """Forget every opened connection."""
+        self._entries.clear()
+
+
+@dataclass(slots=True)
+class _Opened:
+    version: tuple[uuid.UUID, datetime]
+    connection: Connection
+    checked_at: float
+
+
+CONNECTIONS = ConnectionCache()
+"""The process's opened connections (the integration runtime reads through it)."""
+
+
+def _forget_when_committed(
+    session: AsyncSession, organization_id: uuid.UUID, kind: IntegrationKind
+) -> None:
+    # Now as well as at the commit: a call in between would open the old row again.
+    CONNECTIONS.forget(organization_id, kind)
+    after_commit(session, lambda: CONNECTIONS.forget(organization_id, kind))
 
 
 async def describe_connection(
@@ -223,6 +356,7 @@ async def set_connection(
     row.options = options
     row.secrets = box.seal(secrets)
     await session.flush()
+    _forget_when_committed(session, organization_id, kind)
     return view_of(connection, updated_at=row.updated_at)
 
 
@@ -242,6 +376,7 @@ async def remove_connection(
         raise IntegrationNotConfigured()
     await session.delete(row)
     await session.flush()
+    _forget_when_committed(session, organization_id, kind)
     logger.info("removed the %s connection of organisation %s", kind.value, organization_id)
 
 
@@ -330,6 +465,8 @@ def _describe(exc: ValidationError) -> str:
 
 
 __all__ = [
+    "CONNECTIONS",
+    "ConnectionCache",
     "IntegrationDisabled",
     "IntegrationNotConfigured",
     "InvalidIntegrationSettings",

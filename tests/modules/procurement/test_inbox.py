@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
+from sqlalchemy import update
 
 from app.contracts.procurement import (
     ProcurementApprovalAudited,
@@ -15,7 +18,11 @@ from app.contracts.procurement import (
     ProcurementTaskReceived,
 )
 from app.contracts.user import UserTaskSyncRequested
+from app.core.db import session_scope, utcnow
+from app.core.inbox import store
 from app.events.testing import capture_events
+from app.modules.procurement.models import ProcurementTask
+from app.modules.procurement.service import inbox as procurement_inbox
 from app.sandbox.state import Fault
 from tests.factories import Account, create_org, logged_in_user, problem_code, settle
 from tests.inbox_support import (
@@ -169,6 +176,55 @@ async def test_a_task_decided_at_the_source_between_syncs_is_closed_and_publishe
     everything = items(await tasks(client, "procurement", employee, status="all"))
     row = next(t for t in everything if t["id"] == gone["id"])
     assert (row["status"], row["close_reason"]) == ("closed", "no_longer_pending")
+
+
+@pytest.mark.parametrize("meanwhile", ["approved here", "claimed by an action"])
+async def test_a_row_that_changed_after_the_sync_read_it_keeps_its_outcome(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    employee: Account,
+    connected: RunningSandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    meanwhile: str,
+) -> None:
+    # A sync reads the inbox's pending rows while the source answers. An action that finishes
+    # (or starts) on a row in between keeps its outcome: the row is closed only while it is
+    # still pending and unclaimed, and no task.closed is published for it.
+    listed = await synced(app, client, employee)
+    gone = listed[0]
+    await decide_elsewhere(connected, "oracle", task=int(gone["task_id"]), action="APPROVE")
+    read = asyncio.Event()
+    pending_tasks = store.pending_tasks
+    source = procurement_inbox.source
+    list_pending = source.pending
+
+    async def read_then_signal(*args: Any) -> list[Any]:
+        rows = await pending_tasks(*args)
+        read.set()
+        return rows
+
+    async def listed_after_a_change(user: Any) -> Any:
+        tasks_ = await list_pending(user)
+        await read.wait()
+        T = ProcurementTask
+        values: dict[str, Any] = (
+            {"status": "approved", "close_reason": "approved", "closed_at": utcnow()}
+            if meanwhile == "approved here"
+            else {"claimed_until": utcnow() + timedelta(minutes=2)}
+        )
+        async with session_scope(join=False) as session:
+            await session.execute(update(T).where(T.id == uuid.UUID(gone["id"])).values(values))
+        return tasks_
+
+    monkeypatch.setattr(store, "pending_tasks", read_then_signal)
+    monkeypatch.setattr(source, "pending", listed_after_a_change)
+    with capture_events(app.state.emitter) as captured:
+        await request_sync(app, employee)
+    assert not captured.of(ProcurementTaskClosed)
+    everything = items(await tasks(client, "procurement", employee, status="all"))
+    row = next(t for t in everything if t["id"] == gone["id"])
+    expected = ("approved", "approved") if meanwhile == "approved here" else ("pending", None)
+    assert (row["status"], row["close_reason"]) == expected
 
 
 async def test_acting_on_a_task_decided_elsewhere_answers_409_and_audits_the_failure(
