@@ -160,7 +160,9 @@ class EventsSettings(BaseSettings):
     relay_lease_seconds: float = Field(default=60.0, gt=0)
     """How long a claimed delivery stays reserved; a dead worker's deliveries return after it."""
     relay_heartbeat_seconds: float = Field(default=15.0, gt=0)
-    """How often a relay extends the leases it holds and rescues expired ones."""
+    """How often a relay rescues expired leases and refreshes the outbox gauges; it renews the
+    leases it holds this often too, and at least every third of the lease (on a thread and a
+    connection of their own)."""
     relay_poll_min_seconds: float = Field(default=0.2, gt=0)
     """The first idle poll interval; it doubles while idle, up to the maximum."""
     relay_poll_max_seconds: float = Field(default=5.0, gt=0)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
+import subprocess
+import threading
+import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -15,6 +20,7 @@ from app.events import current_delivery, listener
 from app.events.outbox import Relay, RelayConfig
 from tests.events.outbox_support import (
     ORG,
+    PROBE_LISTENER,
     ProbeEmitted,
     create_probe_table,
     drop_probe_table,
@@ -144,3 +150,96 @@ async def test_two_relays_share_5000_deliveries_without_duplicates(
     assert set(per_worker) == {"relay-0", "relay-1"}, per_worker
     assert min(per_worker.values()) > total // 10, f"one relay did nearly nothing: {per_worker}"
     await drop_probe_table(db)
+
+
+stalls: list[int] = []
+resume = asyncio.Event()
+
+
+@listener(ProbeEmitted, delivery="durable", listener_id=PROBE_LISTENER)
+async def stalling_probe(event: ProbeEmitted) -> None:
+    """The probe listener of a relay under load: its process computes for seconds at a time.
+
+    It blocks its event loop two seconds at a go (twice the lease) until ``resume`` is set,
+    so nothing else of the process runs meanwhile, renewals included unless they have a thread
+    of their own; then it writes the probe row.
+    """
+    stalls.append(event.n)
+    while not resume.is_set():
+        time.sleep(2.0)  # the point: a loaded process starves its event loop
+        await asyncio.sleep(0)
+    await insert_probe(event.n)
+
+
+@pytest.mark.slow
+async def test_a_relay_whose_event_loop_stalls_keeps_its_lease_from_a_second_relay(
+    db: Database, database_url: str, project_root: Path
+) -> None:
+    """Renewals go on while a delivery starves its event loop: the delivery runs once.
+
+    The relay here holds a one-second lease; its listener blocks the event loop two seconds at
+    a time, for longer than several leases, while a ``python -m app worker`` running the same
+    listener rescues expired leases every 0.3 s. The delivery must neither be re-claimed nor
+    run twice, and it completes at its first attempt.
+    """
+    stalls.clear()
+    resume.clear()
+    await create_probe_table(db)
+    worker = None
+    emitter = ready_emitter(db, stalling_probe)
+    config = RelayConfig(lease_seconds=1.0, heartbeat_seconds=0.5, listen=False)
+    relay = Relay(emitter, db, config, worker="stalling")
+    try:
+        await emitter.emit_async(ProbeEmitted(organization_id=ORG, n=7))
+        await relay.start()
+        await until(lambda: bool(stalls), 30, "the delivery to start")
+        env = worker_env(
+            database_url,
+            APP_LOG_LEVEL="INFO",  # its "relay ... started" line says it is up
+            EVENTS_RELAY_LEASE_SECONDS="1",
+            EVENTS_RELAY_HEARTBEAT_SECONDS="0.3",
+        )
+        worker = start_worker(env, project_root)
+
+        output = _lines_of(worker)
+        await until(
+            lambda: any("started" in line for line in output) or worker.poll() is not None,
+            60,
+            "the rival worker to start",
+        )
+        await asyncio.sleep(6)  # three two-second stalls while the rival rescues every 0.3 s
+        assert worker.poll() is None, "\n".join(output)
+        resume.set()
+        await until(lambda: _done(db), 30, "the delivery to finish")
+    finally:
+        resume.set()
+        await relay.stop()
+        if worker is not None and worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(30)
+    [row] = await _rows(db, "SELECT status, attempts, worker, last_error FROM outbox_deliveries")
+    assert tuple(row) == ("done", 1, "stalling", None), row
+    assert stalls == [7], "the delivery ran twice"
+    assert [n for _, n in await probe_rows(db)] == [7]
+    await drop_probe_table(db)
+
+
+async def _done(database: Database) -> bool:
+    return (await statuses(database)).get("done", 0) == 1
+
+
+async def _rows(database: Database, sql: str) -> list[Any]:
+    async with database.engine.connect() as conn:
+        return list((await conn.execute(text(sql))).all())
+
+
+def _lines_of(process: subprocess.Popen[str]) -> list[str]:
+    """Collect ``process``'s output lines on a thread (this test's event loop stalls)."""
+    lines: list[str] = []
+
+    def read() -> None:
+        assert process.stdout is not None
+        lines.extend(process.stdout)
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines

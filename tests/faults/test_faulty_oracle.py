@@ -180,6 +180,11 @@ async def test_a_faulty_oracle_never_breaks_a_promise(
             closed += _sample(exposition, "workflow_hub_integration_breaker_closed_total")
     assert opened > 0, "no breaker opened"
     assert closed > 0, "no breaker closed again"
+    # Nothing was killed: no running delivery lost its lease to the other worker.
+    expired = await _scalar(
+        db, "SELECT count(*) FROM outbox_deliveries WHERE errors::text LIKE '%LeaseExpired%'"
+    )
+    assert int(expired) == 0, f"{expired} deliveries lost their lease while running"
     assert reads, "the API was never read"
     assert all(status < 500 for status in reads), sorted(set(reads))
     assert cluster.problems() == [], cluster.log_text()[-20_000:]

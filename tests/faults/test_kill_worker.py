@@ -116,6 +116,7 @@ async def test_a_worker_killed_mid_sweep_loses_nothing_and_doubles_nothing(
     await eventually(half_synced, 120, "half the users' syncs")
     phases["kill"] = time.monotonic() - started
     at_kill = await _open_deliveries(db)
+    killed = cluster.processes["worker-a"].popen.pid
     cluster.kill("worker-a")
     in_flight = await _rows(
         db,
@@ -201,6 +202,14 @@ async def test_a_worker_killed_mid_sweep_loses_nothing_and_doubles_nothing(
         repeats += len(keys) - len(set(keys))
     late = sum(1 for user in by_user if spread[user] >= WINDOW)
     assert repeats <= pushes_in_flight, (repeats, pushes_in_flight)
+    # Only the killed worker's leases expired: a live worker kept every lease it held.
+    expired = await _rows(
+        db,
+        "SELECT e->>'message' FROM outbox_deliveries, jsonb_array_elements(errors::jsonb) e "
+        "WHERE e->>'type' = 'LeaseExpired'",
+    )
+    stolen = [message for (message,) in expired if f":{killed}:" not in message]
+    assert stolen == [], f"{len(stolen)} leases of live workers expired: {stolen[:5]}"
     assert cluster.problems() == [], cluster.log_text()[-20_000:]
     print(
         f"\n{USERS} users: {len(stored)} tasks, {len(messages)} pushes "

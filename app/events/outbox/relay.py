@@ -7,11 +7,13 @@ so its database effects happen exactly once. External effects are at least once:
 pass ``current_delivery().idempotency_key`` to the far side.
 
 A running relay keeps its connections busy, so on PostgreSQL it gets a pool of its own, sized
-for its concurrency (deliveries, plus one each for claims, heartbeats and LISTEN) and
-independent of the API's pool. That pool skips the pre-ping: with asyncpg a pre-ping costs
-three round trips per checkout, more than a delivery's own work, and a connection that died is
-caught anyway: the attempt fails, the pool is invalidated, and the delivery is retried (its
-completion is fenced by its lease, so a commit whose answer was lost is never applied twice).
+for its concurrency (deliveries, plus one each for claims, maintenance and LISTEN) and
+independent of the API's pool. Leases are renewed apart from all of it: on a thread of their
+own, over a connection of their own (``app.events.outbox.leases``). The relay's pool skips
+the pre-ping: with asyncpg a pre-ping costs three round trips per checkout, more than a
+delivery's own work, and a connection that died is caught anyway: the attempt fails, the pool
+is invalidated, and the delivery is retried (its completion is fenced by its lease, so a commit
+whose answer was lost is never applied twice).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from app.events.app_emitter import AppEmitter
 from app.events.outbox import repository
 from app.events.outbox.context import DeliveryContext, current_delivery_var
 from app.events.outbox.errors import Defer, DoNotRetry, LeaseLost
+from app.events.outbox.leases import LeaseKeeper, renewal_interval
 from app.events.outbox.listen_notify import NotifyListener
 from app.events.outbox.repository import Claim, rebuild
 from app.events.outbox.service import prune_history
@@ -58,8 +61,10 @@ class RelayConfig:
         pool_size: the connections of the relay's own PostgreSQL pool (``concurrency + 3``
             when None).
         batch_size: deliveries claimed ahead of the running ones (one claim serves many).
-        lease_seconds: how long a claim reserves a delivery; heartbeats extend it.
-        heartbeat_seconds: how often leases are extended and expired ones rescued.
+        lease_seconds: how long a claim reserves a delivery; renewals extend it.
+        heartbeat_seconds: how often expired leases are rescued and the outbox gauges
+            refreshed; leases are renewed this often too, and at least every third of the
+            lease (``renewal_interval``).
         poll_min_seconds: the first idle poll interval (doubling while idle).
         poll_max_seconds: the longest idle poll interval.
         shutdown_timeout_seconds: how long running deliveries may finish on stop.
@@ -131,6 +136,7 @@ class Relay:
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._listener: NotifyListener | None = None
+        self._keeper: LeaseKeeper | None = None
         self._given = database
 
     # -- running on demand (tests, CLI) ------------------------------------------------------
@@ -176,7 +182,7 @@ class Relay:
     # -- running as a service ----------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start claiming in the background (LISTEN, heartbeats and pruning included)."""
+        """Start claiming in the background (LISTEN, lease renewals, rescues and pruning too)."""
         if self._tasks:
             return
         self._stopping.clear()
@@ -186,6 +192,18 @@ class Relay:
         if self.config.listen and not self.database.is_sqlite:
             self._listener = NotifyListener(self.database, self.wake)
             await self._listener.start()
+        given = self._given
+        self._keeper = LeaseKeeper(
+            lambda: lease_database(given),
+            lease_seconds=self.config.lease_seconds,
+            interval=renewal_interval(
+                lease_seconds=self.config.lease_seconds,
+                heartbeat_seconds=self.config.heartbeat_seconds,
+            ),
+            clock=self.clock,
+            name=self.worker,
+        )
+        self._keeper.start()
         self._tasks = [
             asyncio.create_task(self._claim_loop(), name="outbox-relay"),
             asyncio.create_task(self._maintenance_loop(), name="outbox-maintenance"),
@@ -248,8 +266,12 @@ class Relay:
                 logger.warning(
                     "relay %s: released %d unfinished delivery(ies)", self.worker, len(late)
                 )
-        maintenance.cancel()  # heartbeats ran until every delivery was finished or released
+        self._publish_held()
+        maintenance.cancel()
         await asyncio.gather(maintenance, return_exceptions=True)
+        if self._keeper is not None:  # renewals ran until every delivery finished or was released
+            await self._keeper.stop()
+            self._keeper = None
         self._tasks = []
         if self._listener is not None:
             await self._listener.stop()
@@ -286,7 +308,7 @@ class Relay:
         return claims
 
     async def refresh_gauges(self) -> repository.OutboxStats:
-        """Refresh the outbox gauges of ``/metrics`` (on every heartbeat; see app/events/metrics).
+        """Refresh the outbox gauges of ``/metrics`` (see app/events/metrics), every heartbeat.
 
         Returns:
             The figures just exported.
@@ -310,11 +332,17 @@ class Relay:
         self._running.pop(task, None)
         if self._queue and not self._stopping.is_set():
             self._spawn(self._queue.popleft())
+        self._publish_held()
         if len(self._running) + len(self._queue) <= self.config.concurrency:
             self._wakeup.set()  # time to refill
 
     def _held(self) -> list[Claim]:
         return [*self._running.values(), *self._queue]
+
+    def _publish_held(self) -> None:
+        """Tell the lease keeper which tokens this relay holds now."""
+        if self._keeper is not None:
+            self._keeper.hold(frozenset(claimed.token for claimed in self._held()))
 
     async def _claim_loop(self) -> None:
         """Keep ``concurrency`` deliveries running and up to ``batch_size`` more claimed.
@@ -336,6 +364,7 @@ class Relay:
                     claims = []
                     idle = config.poll_max_seconds
                 self._queue.extend(claims)
+                self._publish_held()
                 while self._queue and len(self._running) < config.concurrency:
                     self._spawn(self._queue.popleft())
                 if claims:
@@ -352,26 +381,18 @@ class Relay:
                     idle = min(idle * 2, config.poll_max_seconds)
 
     async def _maintenance_loop(self) -> None:
-        try:
-            if await self.rescue():  # a restarted worker takes back what its predecessor held
-                self.wake()
-            await self.refresh_gauges()
-        except Exception:
-            logger.exception("relay %s: rescuing expired leases or counting failed", self.worker)
+        """Rescue expired leases and refresh the gauges (renewals are the lease keeper's)."""
         while True:
-            await asyncio.sleep(self.config.heartbeat_seconds)
             try:
-                tokens = list({c.token for c in self._held()})
-                until = self.clock() + timedelta(seconds=self.config.lease_seconds)
-                await repository.heartbeat(self.database, tokens, until=until)
-                if await self.rescue():
+                if await self.rescue():  # a restarted worker takes back what its predecessor held
                     self.wake()
                 await self.refresh_gauges()
             except Exception:
                 logger.exception("relay %s: maintenance failed; retrying", self.worker)
+            await asyncio.sleep(self.config.heartbeat_seconds)
 
     async def _prune_loop(self) -> None:
-        """Prune history every interval, apart from heartbeats: a long prune never delays them."""
+        """Prune history every interval, apart from rescues: a long prune never delays them."""
         interval = self.config.prune_interval_seconds
         if not interval:
             return
@@ -497,9 +518,10 @@ class DedicatedDatabase(Database):
     Args:
         base: the process database (its URL and echo setting are reused).
         pool_size: connections kept open.
+        max_overflow: connections opened beyond them at busy moments.
     """
 
-    def __init__(self, base: Database, *, pool_size: int) -> None:
+    def __init__(self, base: Database, *, pool_size: int, max_overflow: int = 2) -> None:
         # Not Database.__init__: that one pre-pings (DATABASE_POOL_PRE_PING), which this pool
         # always avoids.
         self.settings = base.settings
@@ -509,7 +531,7 @@ class DedicatedDatabase(Database):
             base.url,
             echo=base.settings.echo,
             pool_size=pool_size,
-            max_overflow=2,
+            max_overflow=max_overflow,
             pool_pre_ping=False,
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -521,9 +543,20 @@ def relay_database(
     """Return the database a running relay uses: a dedicated pool on PostgreSQL.
 
     The pool has ``pool_size`` connections, by default one per running delivery plus claims,
-    heartbeats and LISTEN. SQLite has no pool worth separating (one writer at a time), so it is
-    returned as is.
+    maintenance and LISTEN (lease renewals have a connection of their own: ``lease_database``).
+    SQLite has no pool worth separating (one writer at a time), so it is returned as is.
     """
     if database.is_sqlite:
         return database
     return DedicatedDatabase(database, pool_size=pool_size or concurrency + 3)
+
+
+def lease_database(database: Database) -> Database:
+    """Return the lease keeper's own database: one connection, used by its thread alone.
+
+    Built on the keeper's thread (an engine's connections belong to the event loop that opened
+    them). On SQLite it is a second engine on the same file, with the same pragmas.
+    """
+    if database.is_sqlite:
+        return Database(database.settings)
+    return DedicatedDatabase(database, pool_size=1, max_overflow=0)
