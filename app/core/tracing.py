@@ -8,13 +8,16 @@ says so once at start. The standard ``OTEL_*`` variables are the SDK's own: the 
 
 The tracer provider and the httpx and SQLAlchemy instrumentations are process-wide, installed
 once; FastAPI's is per application. The emitter's own spans (emit and every delivery, linked
-through the event envelope) are in ``app/events/tracing.py``.
+through the event envelope) are in ``app/events/tracing.py``; :func:`span` opens the other
+parts' own (an FCM send, say).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -90,3 +93,37 @@ def instrument_app(app: FastAPI) -> None:
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     FastAPIInstrumentor.instrument_app(app, excluded_urls=UNTRACED_PATHS)
+
+
+class _Untraced:
+    """What :func:`span` yields while tracing is off: attributes set on it go nowhere."""
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        return None
+
+
+@contextmanager
+def span(
+    name: str, attributes: Mapping[str, str | int] | None = None, *, client: bool = False
+) -> Iterator[Any]:
+    """Open a span named ``name`` in the current trace when tracing is on; else do nothing.
+
+    Args:
+        name: the span's name (an operation, never an id).
+        client: a call to another system (``SpanKind.CLIENT``) rather than internal work.
+        attributes: the span's attributes.
+
+    Yields:
+        The span (``set_attribute`` adds what is known at the end), or a stand-in.
+    """
+    if not _installed:
+        yield _Untraced()
+        return
+    from opentelemetry import trace
+    from opentelemetry.trace import SpanKind
+
+    kind = SpanKind.CLIENT if client else SpanKind.INTERNAL
+    with trace.get_tracer("app").start_as_current_span(
+        name, kind=kind, attributes=dict(attributes or {})
+    ) as current:
+        yield current

@@ -56,7 +56,9 @@ async def test_a_sweep_tick_a_sync_the_task_received_and_its_push_are_one_trace(
     spans: InMemorySpanExporter,
 ) -> None:
     response = await client.post(
-        "/api/v1/devices", headers=employee.headers, json={"token": "trace-1", "platform": "ios"}
+        "/api/v1/devices",
+        headers=employee.headers,
+        json={"token": "trace-device-1", "platform": "ios"},
     )
     assert response.status_code == 201, response.text
     await settle(app)
@@ -97,8 +99,7 @@ async def test_a_sweep_tick_a_sync_the_task_received_and_its_push_are_one_trace(
         assert parent.name == f"emit {delivery.attributes['messaging.destination.name']}"  # type: ignore[index]
         assert parent.kind is SpanKind.PRODUCER
 
-    # The calls made along the way are in it too: Oracle, Yardi and the SQL. (FCM is called
-    # by firebase-admin inside "deliver notification.push"; its transport is its own.)
+    # The calls made along the way are in it too: Oracle, Yardi, FCM and the SQL.
     clients = [s for s in in_trace if s.kind is SpanKind.CLIENT]
     urls = {
         str((s.attributes or {}).get("url.full") or (s.attributes or {}).get("http.url"))
@@ -106,6 +107,28 @@ async def test_a_sweep_tick_a_sync_the_task_received_and_its_push_are_one_trace(
     }
     assert any("/oracle/" in url for url in urls), urls
     assert any("/yardi/" in url for url in urls), urls
+
+    # The push's FCM send: one "fcm send" span per batch under the push delivery, and under it
+    # firebase-admin's HTTP request to FCM (the sandbox's), traced by the httpx instrumentation.
+    (send,) = named(in_trace, "fcm send")
+    assert send.parent is not None
+    assert by_id[send.parent.span_id].name == "deliver notification.push"
+    attributes = dict(send.attributes or {})
+    assert attributes["workflow_hub.push.provider"] == "sandbox", attributes
+    assert (attributes["workflow_hub.push.messages"], attributes["workflow_hub.push.sent"]) == (
+        1,
+        1,
+    ), attributes
+    requests = [
+        s
+        for s in clients
+        if "/fcm/"
+        in str((s.attributes or {}).get("url.full") or (s.attributes or {}).get("http.url"))
+    ]
+    assert requests, urls
+    assert all(
+        r.parent is not None and r.parent.span_id == send.context.span_id for r in requests
+    ), [(r.name, r.parent) for r in requests]
     assert any((s.attributes or {}).get("db.system") for s in clients), [
         (s.name, dict(s.attributes or {})) for s in finished
     ][:8]
