@@ -31,6 +31,9 @@ from tests.faults.conftest import log_in, populate, size
 pytestmark = [pytest.mark.slow, pytest.mark.postgres_only]
 
 USERS = size("FAULTS_ORACLE_USERS", 30)
+PATIENCE = 1 + USERS / 250
+"""The waits grow with the sweep: a delivery retried during the outage waits behind the
+syncs never tried yet, and at 1,000 users a first dead letter took over 120 s."""
 RATES = {"error_rate": 0.2, "timeout_rate": 0.05, "timeout_seconds": 2}
 """Oracle's random faults: 20% 5xx, 5% held longer than the client's read timeout."""
 WORKER_ENV = {
@@ -116,7 +119,7 @@ async def test_a_faulty_oracle_never_breaks_a_promise(
             )
             return int(done) >= USERS // 3
 
-        await eventually(a_third_synced, 120, "a third of the procurement syncs")
+        await eventually(a_third_synced, 120 * PATIENCE, "a third of the procurement syncs")
         # Oracle goes down: the breakers open, and what keeps failing becomes a dead letter.
         await oracle.post("/faults", json={"system": "oracle", "status": 503, "times": 10_000})
 
@@ -130,7 +133,7 @@ async def test_a_faulty_oracle_never_breaks_a_promise(
                 > 0
             )
 
-        await eventually(dead_letters, 120, "a delivery to exhaust its retries")
+        await eventually(dead_letters, 120 * PATIENCE, "a delivery to exhaust its retries")
         # Oracle comes back, as faulty as before.
         await oracle.delete("/faults", params={"system": "oracle"})
         await oracle.put("/faults/rates", json={"system": "oracle", **RATES})
@@ -139,7 +142,7 @@ async def test_a_faulty_oracle_never_breaks_a_promise(
             runs = (await admin_api.get("/api/v1/admin/jobs/task_sweep/runs")).json()["items"]
             return any(r["id"] == run_id and r["status"] != "running" for r in runs)
 
-        await eventually(finished, 240, "the sweep to complete")
+        await eventually(finished, 240 * PATIENCE, "the sweep to complete")
         swept = time.monotonic() - started
     finally:
         for task in background:
@@ -164,7 +167,7 @@ async def test_a_faulty_oracle_never_breaks_a_promise(
         )
         return int(done) == len(dead)
 
-    await eventually(retried_and_done, 120, "the retried dead letters to succeed")
+    await eventually(retried_and_done, 120 * PATIENCE, "the retried dead letters to succeed")
     ledger = (await oracle.get("/faults/retry-after")).json()
     await oracle.aclose()
     await admin_api.aclose()

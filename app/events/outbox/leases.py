@@ -146,15 +146,16 @@ class LeaseKeeper:
                             renewed_at - started,
                             self.interval,
                         )
-                except Exception:
-                    behind = time.monotonic() - renewed_at
+                except Exception as exc:
+                    # One line, no stack: the database is slow or away, which is no bug, and
+                    # the next renewal comes within an interval.
                     logger.warning(
                         "relay %s: renewing leases failed (last renewal %.1f s ago, lease "
-                        "%.1f s); retrying",
+                        "%.1f s): %s; retrying",
                         self.name,
-                        behind,
+                        time.monotonic() - renewed_at,
                         self.lease_seconds,
-                        exc_info=True,
+                        f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
                     )
             else:
                 renewed_at = time.monotonic()

@@ -736,13 +736,24 @@ async def defer(database: Database, claimed: Claim, *, until: datetime, now: dat
 
 
 async def heartbeat(database: Database, tokens: Sequence[uuid.UUID], *, until: datetime) -> int:
-    """Extend the leases of the deliveries held under ``tokens`` to ``until``."""
+    """Extend the leases of the deliveries held under ``tokens`` to ``until``.
+
+    A row locked by another transaction is skipped, never waited for (``SKIP LOCKED`` on
+    PostgreSQL): it is the holder's own completion, failure or release on its way to commit
+    (the row leaves ``running``), or a rescue of a lease already lost. Waiting would hold every
+    other renewal of the batch behind a commit that a busy process is slow to send.
+    """
     if not tokens:
         return 0
+    held = (
+        select(DELIVERIES.c.id)
+        .where(DELIVERIES.c.status == _RUNNING, DELIVERIES.c.lease_token.in_(tokens))
+        .with_for_update(skip_locked=True)
+    )
     async with database.engine.begin() as conn:
         result = await conn.execute(
             update(DELIVERIES)
-            .where(DELIVERIES.c.status == _RUNNING, DELIVERIES.c.lease_token.in_(tokens))
+            .where(DELIVERIES.c.id.in_(held.scalar_subquery()))
             .values(lease_until=until)
         )
         return _rowcount(result)
