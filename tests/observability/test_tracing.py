@@ -108,26 +108,27 @@ async def test_a_sweep_tick_a_sync_the_task_received_and_its_push_are_one_trace(
     assert any("/oracle/" in url for url in urls), urls
     assert any("/yardi/" in url for url in urls), urls
 
-    # The push's FCM send: one "fcm send" span per batch under the push delivery, and under it
+    # The push's FCM send: one "fcm send" span per batch under its push delivery, and under it
     # firebase-admin's HTTP request to FCM (the sandbox's), traced by the httpx instrumentation.
-    (send,) = named(in_trace, "fcm send")
-    assert send.parent is not None
-    assert by_id[send.parent.span_id].name == "deliver notification.push"
-    attributes = dict(send.attributes or {})
-    assert attributes["workflow_hub.push.provider"] == "sandbox", attributes
-    assert (attributes["workflow_hub.push.messages"], attributes["workflow_hub.push.sent"]) == (
-        1,
-        1,
-    ), attributes
+    # (The user's tasks may make one push or several: a task arriving while the first push goes
+    # out opens the next one.)
+    sends = named(in_trace, "fcm send")
+    assert sends, sorted({s.name for s in in_trace})
+    for send in sends:
+        assert send.parent is not None
+        assert by_id[send.parent.span_id].name == "deliver notification.push"
+        attributes = dict(send.attributes or {})
+        assert attributes["workflow_hub.push.provider"] == "sandbox", attributes
+        assert attributes["workflow_hub.push.messages"] == 1, attributes  # one device
+        assert attributes["workflow_hub.push.sent"] == 1, attributes
     requests = [
         s
         for s in clients
         if "/fcm/"
         in str((s.attributes or {}).get("url.full") or (s.attributes or {}).get("http.url"))
     ]
-    assert requests, urls
-    assert all(
-        r.parent is not None and r.parent.span_id == send.context.span_id for r in requests
+    assert sorted(r.parent.span_id for r in requests if r.parent is not None) == sorted(
+        send.context.span_id for send in sends
     ), [(r.name, r.parent) for r in requests]
     assert any((s.attributes or {}).get("db.system") for s in clients), [
         (s.name, dict(s.attributes or {})) for s in finished
