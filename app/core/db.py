@@ -531,6 +531,27 @@ async def reading() -> AsyncIterator[AsyncConnection]:
 
 
 @asynccontextmanager
+async def one_write() -> AsyncIterator[AsyncConnection]:
+    """A pooled connection for one short write of plain statements, committed on its own, with
+    no ORM session: on PostgreSQL in autocommit (no BEGIN or COMMIT round trips: each
+    statement is its own transaction, so run one statement, or statements each of which leaves
+    the data consistent), on SQLite in a transaction committed at the end. The same rule as
+    :func:`own_transaction` applies.
+
+    Raises:
+        RuntimeError: the enclosing transaction scope already holds a connection.
+    """
+    _refuse_inside_a_transaction("one_write()")
+    database = get_database()
+    if database.is_sqlite:
+        async with database.engine.begin() as conn:
+            yield conn
+        return
+    async with database.engine.connect() as conn:
+        yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+@asynccontextmanager
 async def read_session() -> AsyncIterator[AsyncSession]:
     """A session for reads only: nothing is committed. On PostgreSQL it runs in autocommit, as
     :func:`reading` does: no BEGIN and no ROLLBACK round trips around its reads (which then

@@ -148,7 +148,8 @@ async def apply_listing(
     arrived, so every write that depends on them is conditional: a row closes only while it is
     still pending and unclaimed (an action that finished or started meanwhile keeps its
     outcome), and a listed task that was not pending then is looked up again here. A steady
-    sync, where nothing changed, is two statements: the rows' ``synced_at`` and the inbox's.
+    sync, where nothing changed, writes only the rows' ``synced_at`` and the inbox's (see
+    also :func:`confirm_listing`, the same without an ORM session).
     """
     T = t.task
     by_id = {task.task_id: task for task in listed}
@@ -162,10 +163,7 @@ async def apply_listing(
         task = by_id.get(task_id)
         if task is None:
             continue
-        values = {n: getattr(task, n) for n in CHANGEABLE if getattr(row, n) != getattr(task, n)}
-        if task.updated_at is not None and row.source_updated_at != task.updated_at:
-            values["source_updated_at"] = task.updated_at
-        if values:
+        if values := _changed(row, task):
             await session.execute(
                 update(T)
                 .where(T.id == row.id)
@@ -210,6 +208,60 @@ async def apply_listing(
 
 def _is_postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+def _changed(row: Any, task: SourceTask) -> dict[str, Any]:
+    """What the listing changes about a known row (``source_updated_at`` included)."""
+    values = {n: getattr(task, n) for n in CHANGEABLE if getattr(row, n) != getattr(task, n)}
+    if task.updated_at is not None and row.source_updated_at != task.updated_at:
+        values["source_updated_at"] = task.updated_at
+    return values
+
+
+def is_steady(listed: Sequence[SourceTask], pending: Sequence[Any]) -> bool:
+    """Whether the listing changes nothing but ``synced_at``: it lists exactly the pending
+    rows, none of them changed."""
+    known = {row.task_id: row for row in pending}
+    if len(listed) != len(known):
+        return False
+    for task in listed:
+        row = known.get(task.task_id)
+        if row is None or _changed(row, task):
+            return False
+    return True
+
+
+async def confirm_listing(
+    conn: AsyncConnection,
+    t: InboxTables,
+    user: InboxUser,
+    listed: Sequence[SourceTask],
+    *,
+    now: datetime,
+) -> bool:
+    """A steady sync's writes (see :func:`is_steady`): the rows' and the inbox's ``synced_at``,
+    one statement on PostgreSQL (a CTE), two on SQLite. False when the user has no inbox row
+    yet (then nothing is stamped but the rows; :func:`apply_listing` does the rest)."""
+    T = t.task
+    ids = [task.task_id for task in listed]
+    confirmation = None
+    if ids:
+        confirmation = (
+            update(T)
+            .where(
+                T.organization_id == user.organization_id,
+                T.user_id == user.user_id,
+                T.task_id.in_(ids),
+            )
+            .values(synced_at=now)
+        )
+    stamp = _stamp_statement(t, user, now=now)
+    if confirmation is not None and conn.dialect.name == "postgresql":
+        stamp = stamp.add_cte(confirmation.cte("confirmed"))
+    elif confirmation is not None:
+        await conn.execute(confirmation)
+    result = await conn.execute(stamp)
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def _apply_others(
@@ -272,15 +324,7 @@ async def _stamp_inbox(
     identity the sync knows; ``along`` is an UPDATE of the rows run in the same statement (a
     CTE, PostgreSQL only)."""
     U = t.user
-    values: dict[str, Any] = {"synced_at": now, "sync_attempted_at": now, "sync_error": None}
-    for name in ("email", "oracle_username", "person_number"):
-        if getattr(user, name) is not None:
-            values[name] = getattr(user, name)
-    stamp = (
-        update(U)
-        .where(U.user_id == user.user_id, U.organization_id == user.organization_id)
-        .values(values)
-    )
+    stamp = _stamp_statement(t, user, now=now)
     if along is not None:
         stamp = stamp.add_cte(along.cte("confirmed"))
     result = await session.execute(stamp)
@@ -291,10 +335,28 @@ async def _stamp_inbox(
                 user_id=user.user_id,
                 user_type=user.user_type,
                 is_active=user.is_active,
-                **values,
+                **_stamp_values(user, now=now),
             )
         )
         await session.flush()
+
+
+def _stamp_values(user: InboxUser, *, now: datetime) -> dict[str, Any]:
+    """The inbox's columns a good sync sets: its times, and the identity the sync knows."""
+    values: dict[str, Any] = {"synced_at": now, "sync_attempted_at": now, "sync_error": None}
+    for name in ("email", "oracle_username", "person_number"):
+        if getattr(user, name) is not None:
+            values[name] = getattr(user, name)
+    return values
+
+
+def _stamp_statement(t: InboxTables, user: InboxUser, *, now: datetime) -> Any:
+    U = t.user
+    return (
+        update(U)
+        .where(U.user_id == user.user_id, U.organization_id == user.organization_id)
+        .values(_stamp_values(user, now=now))
+    )
 
 
 def _chunks(values: list[str], size: int) -> list[list[str]]:

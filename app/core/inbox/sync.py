@@ -15,7 +15,7 @@ import logging
 import uuid
 from typing import Any
 
-from app.core.db import read_session, reading, utcnow
+from app.core.db import one_write, read_session, reading, utcnow
 from app.core.inbox import store
 from app.core.inbox.base import (
     NO_LONGER_PENDING,
@@ -73,6 +73,13 @@ class SyncingInbox(InboxBase):
                     session, self.tables, user, code=exc.code, now=utcnow()
                 )
             raise
+        now = utcnow()
+        if not join and store.is_steady(listed, pending):
+            # Nothing changed: stamp synced_at on a plain connection (on PostgreSQL one
+            # statement in autocommit), no ORM session and nothing to publish.
+            async with one_write() as conn:
+                if await store.confirm_listing(conn, self.tables, user, listed, now=now):
+                    return SyncResult(confirmed=len(listed))
         async with writing(join=join) as session:
             changes = await store.apply_listing(
                 session,
@@ -80,7 +87,7 @@ class SyncingInbox(InboxBase):
                 user,
                 listed,
                 pending=pending,
-                now=utcnow(),
+                now=now,
                 close_reason=NO_LONGER_PENDING,
             )
             await self._publish(changes, sync_id=sync_id)
