@@ -161,7 +161,7 @@ async def _drop_pg(url: str) -> None:
 
 
 async def _run(url: str, base: str) -> None:
-    from app.core.db import session_scope, utcnow
+    from app.core.db import read_session, session_scope, utcnow
     from app.core.inbox.source import InboxUser
     from app.core.security import Principal
     from app.core.settings import get_settings
@@ -333,7 +333,10 @@ async def _run(url: str, base: str) -> None:
             assert len(found) == PAGE
 
         async def service_page() -> None:
-            page = await procurement.list_tasks(principal, pending_only=True, limit=PAGE, offset=0)
+            async with read_session() as session:  # as the route's ReadSession
+                page = await procurement.list_tasks(
+                    principal, session=session, pending_only=True, limit=PAGE, offset=0
+                )
             assert len(page.items) == PAGE
             assert page.total == TASKS
 

@@ -162,6 +162,14 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas(settings))
             SQLiteWriters(settings.sqlite_busy_timeout_ms / 1000).install(self.engine)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Reads that write nothing run in autocommit on PostgreSQL (reading(), read_session()):
+        # the same pool, each connection set to autocommit while it is out.
+        self.read_engine: AsyncEngine = (
+            self.engine
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
+        self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
     async def ping(self) -> None:
         """Run a trivial query; raises when the database is unreachable."""
@@ -523,10 +531,7 @@ async def reading() -> AsyncIterator[AsyncConnection]:
         RuntimeError: the enclosing transaction scope already holds a connection.
     """
     _refuse_inside_a_transaction("reading()")
-    database = get_database()
-    async with database.engine.connect() as conn:
-        if not database.is_sqlite:  # SQLite opens no transaction for a read anyway
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+    async with get_database().read_engine.connect() as conn:  # SQLite opens none for a read
         yield conn
 
 
@@ -555,16 +560,15 @@ async def one_write() -> AsyncIterator[AsyncConnection]:
 async def read_session() -> AsyncIterator[AsyncSession]:
     """A session for reads only: nothing is committed. On PostgreSQL it runs in autocommit, as
     :func:`reading` does: no BEGIN and no ROLLBACK round trips around its reads (which then
-    share no snapshot). The same rule as :func:`own_transaction` applies.
+    share no snapshot). It takes a pooled connection at its first read; ``close()`` gives it
+    back (before a call to a far system), and the next read takes one again, in autocommit
+    too. The same rule as :func:`own_transaction` applies.
 
     Raises:
         RuntimeError: the enclosing transaction scope already holds a connection.
     """
     _refuse_inside_a_transaction("read_session()")
-    database = get_database()
-    async with database.sessionmaker() as session:
-        if not database.is_sqlite:
-            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    async with get_database().read_sessionmaker() as session:
         yield session
 
 
@@ -576,3 +580,16 @@ async def get_session() -> AsyncIterator[AsyncSession]:
 
 DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
 """The request's session: committed after the endpoint returns, before the response is sent."""
+
+
+async def get_read_session() -> AsyncIterator[AsyncSession]:
+    """FastAPI dependency: the session of a route that only reads, as :func:`read_session`."""
+    async with read_session() as session:
+        yield session
+
+
+ReadSession = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
+"""The session of a route that writes nothing: on PostgreSQL its statements run in autocommit,
+each on its own (no BEGIN and no COMMIT round trips; no shared snapshot either, so give it
+routes of one read, like a badge count). Nothing it does is committed; it is closed before the
+response is sent."""

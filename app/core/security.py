@@ -5,7 +5,8 @@ user), ``org`` (the tenant), ``role``, ``utype`` (the user type), ``sid`` (the s
 ``exp`` and ``jti``. Each request's token is checked against its session by a validator that the
 auth module installs at build time (core knows no module), so a revoked session stops working at
 once. Endpoints state their rule in one parameter: ``CurrentUser``, ``RequireAdmin`` or
-``RequireEmployeeType``.
+``RequireEmployeeType`` (``CallerBriefly`` and ``CallerReading`` are ``CurrentUser`` for routes
+that call far systems, and for routes that only read).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import DbSession, read_session, utcnow
+from app.core.db import DbSession, ReadSession, read_session, utcnow
 from app.core.errors import AppError, Forbidden, Unauthorized
 from app.core.settings import Environment, SecuritySettings, Settings
 
@@ -332,6 +333,19 @@ async def get_principal_briefly(
         return await get_principal(request, session, credentials)
 
 
+async def get_principal_reading(
+    request: Request,
+    session: ReadSession,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """FastAPI dependency: the caller, checked on the route's :data:`ReadSession`.
+
+    For routes that only read: the session check and the route's read share one connection in
+    autocommit, two round trips where a transaction takes four.
+    """
+    return await get_principal(request, session, credentials)
+
+
 async def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     """FastAPI dependency: the caller, who must be an admin of their organisation."""
     if not principal.is_admin:
@@ -353,6 +367,9 @@ CurrentUser = Annotated[Principal, Depends(get_principal)]
 
 CallerBriefly = Annotated[Principal, Depends(get_principal_briefly)]
 """Any authenticated user of a live session, checked without holding the request's session."""
+
+CallerReading = Annotated[Principal, Depends(get_principal_reading)]
+"""Any authenticated user of a live session, checked on the route's ``ReadSession``."""
 
 RequireAdmin = Annotated[Principal, Depends(require_admin)]
 """An authenticated admin; others get 403 ``admin_required``."""

@@ -37,6 +37,10 @@ async def test_reads_run_each_statement_on_its_own_and_own_transaction_opens_one
     began = text("SELECT transaction_timestamp()")
     async with read_session() as session:  # autocommit: each statement a transaction of its own
         assert await session.scalar(began) != await session.scalar(began)
+    async with read_session() as session:  # given back (before a far call), then taken again
+        await session.scalar(began)
+        await session.close()
+        assert await session.scalar(began) != await session.scalar(began)
     async with reading() as conn:
         assert await conn.scalar(began) != await conn.scalar(began)
     async with own_transaction() as session:  # one transaction: one start for both

@@ -8,8 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import read_session, reading, utcnow
+from app.core.db import read_session, utcnow
 from app.core.inbox import store
 from app.core.inbox.base import (
     NO_LONGER_PENDING,
@@ -47,26 +48,32 @@ class ReadingInbox(SyncingInbox):
         self,
         principal: Principal,
         *,
+        session: AsyncSession,
         pending_only: bool,
         limit: int,
         offset: int,
         refresh: bool = False,
     ) -> TaskPage:
-        """Return a page of the caller's local inbox, newest first, after a sync if asked."""
+        """Return a page of the caller's local inbox, newest first, after a sync if asked.
+
+        ``session`` is the route's read session (``ReadSession``, which checked the caller):
+        the page is read on its connection, one checkout for the whole request. A refresh
+        gives that connection back first, so none is held while the source answers.
+        """
         outcome = None
         if refresh:
+            await session.close()
             outcome = await self._refresh(principal)
-        async with reading() as conn:
-            found = await store.task_page(
-                conn,
-                self.tables,
-                principal.organization_id,
-                principal.user_id,
-                source=self.source.name,
-                pending_only=pending_only,
-                limit=limit,
-                offset=offset,
-            )
+        found = await store.task_page(
+            await session.connection(),
+            self.tables,
+            principal.organization_id,
+            principal.user_id,
+            source=self.source.name,
+            pending_only=pending_only,
+            limit=limit,
+            offset=offset,
+        )
         # The rows are the database's own, typed values: one validation of the whole list by
         # pydantic's core instead of a model built per row in Python.
         return TaskPage.model_construct(

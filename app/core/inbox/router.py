@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse, Response
 
+from app.core.db import ReadSession
 from app.core.errors import problem
 from app.core.inbox.engine import Answer, TaskInbox
 from app.core.inbox.schemas import (
@@ -20,7 +21,7 @@ from app.core.inbox.schemas import (
     TaskDetailRead,
     TaskPage,
 )
-from app.core.security import CallerBriefly
+from app.core.security import CallerBriefly, CallerReading
 
 MAX_OFFSET = 2**63 - 1
 IdempotencyKey = Annotated[
@@ -44,7 +45,8 @@ def inbox_router(inbox: TaskInbox, *, prefix: str, tag: str) -> APIRouter:
 
     @router.get("/tasks", response_model=TaskPage, summary=f"My {name} inbox")
     async def list_tasks(
-        principal: CallerBriefly,
+        principal: CallerReading,
+        session: ReadSession,
         status: Literal["pending", "all"] = "pending",
         refresh: bool = False,
         limit: Limit = 50,
@@ -53,6 +55,7 @@ def inbox_router(inbox: TaskInbox, *, prefix: str, tag: str) -> APIRouter:
         """List my tasks from the local inbox, newest first; ``refresh=true`` syncs first."""
         page = await inbox.list_tasks(
             principal,
+            session=session,
             pending_only=status == "pending",
             limit=limit,
             offset=offset,

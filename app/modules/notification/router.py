@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from app.core.db import DbSession
+from app.core.db import DbSession, ReadSession
 from app.core.schemas import Page
-from app.core.security import CurrentUser
+from app.core.security import CallerReading, CurrentUser
 from app.modules.notification import devices, preferences, service
 from app.modules.notification.schemas import (
     DeviceCreate,
@@ -82,13 +82,13 @@ async def list_notifications(
 
 
 @router.get("/notifications/unread-count", response_model=UnreadCount)
-async def unread_count(principal: CurrentUser, session: DbSession) -> UnreadCount:
+async def unread_count(principal: CallerReading, session: ReadSession) -> UnreadCount:
     """Count the caller's unread notifications (the badge)."""
     return UnreadCount(count=await service.unread_count(session, user_id=principal.user_id))
 
 
 @router.get("/notifications/preferences", response_model=Preferences)
-async def read_preferences(principal: CurrentUser, session: DbSession) -> Preferences:
+async def read_preferences(principal: CallerReading, session: ReadSession) -> Preferences:
     """Return the caller's push preferences and quiet hours."""
     return await preferences.get_preferences(session, user_id=principal.user_id)
 

@@ -14,6 +14,7 @@ from app.core.db import session_scope
 from app.events.outbox.models import OutboxDelivery
 from app.modules.notification.models import Notification, Push, TaskClosure
 from app.sandbox import Fault
+from tests.dbutil import watch_database
 from tests.factories import Account, create_user, log_in, problem_code
 from tests.integrations.conftest import RunningSandbox
 from tests.modules.notification.conftest import (
@@ -502,3 +503,23 @@ async def test_two_tasks_stored_at_the_same_moment_share_one_push(
         assert set(attached) == {push.id}
     await push_window(app, now)
     assert [p["title"] for p in await pushes(fcm, token)] == ["2 new approvals"]
+
+
+async def test_the_badge_reads_on_one_connection_without_a_transaction(
+    app: FastAPI, client: httpx.AsyncClient, org: uuid.UUID, is_postgres: bool
+) -> None:
+    user = await log_in(client, await create_user(org))
+    await receive(user, ("hr", "T1"))
+    with watch_database() as watched:
+        count = await client.get("/api/v1/notifications/unread-count", headers=user.headers)
+    assert count.json() == {"count": 0}  # received, not delivered yet
+    assert watched.checkouts == 1  # the session check and the count share one connection
+    assert len(watched.statements) == 2, watched.statements
+    if is_postgres:  # autocommit: no BEGIN and no COMMIT around the two reads
+        assert watched.isolation_levels == {"AUTOCOMMIT"}
+
+    logout = await client.post("/api/v1/auth/logout", headers=user.headers)
+    assert logout.status_code == 204
+    revoked = await client.get("/api/v1/notifications/unread-count", headers=user.headers)
+    assert revoked.status_code == 401
+    assert problem_code(revoked) == "session_revoked"

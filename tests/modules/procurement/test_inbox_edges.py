@@ -22,6 +22,7 @@ from app.modules.procurement.models import (
     ProcurementTask,
 )
 from app.sandbox.state import Fault
+from tests.dbutil import watch_database
 from tests.factories import Account, logged_in_user, problem_code
 from tests.inbox_support import (
     RunningSandbox,
@@ -142,6 +143,46 @@ async def test_refresh_falls_back_to_the_local_copy_when_the_source_is_slow(
     assert asyncio.get_running_loop().time() - started < 1.5
     assert page["refresh"] == "timed_out"
     assert (page["synced_at"], page["items"]) == (before["synced_at"], before["items"])
+
+
+async def test_the_list_checks_the_caller_and_reads_on_one_connection(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    employee: Account,
+    connected: RunningSandbox,
+    is_postgres: bool,
+) -> None:
+    await request_sync(app, employee)
+    with watch_database() as watched:
+        page = await tasks(client, "procurement", employee)
+    assert page["total"] >= 1
+    assert watched.checkouts == 1
+    assert len(watched.statements) == 2, watched.statements  # the session, the page
+    if is_postgres:
+        assert watched.isolation_levels == {"AUTOCOMMIT"}
+
+
+async def test_a_refresh_holds_no_pooled_connection_while_the_source_answers(
+    app: FastAPI, client: httpx.AsyncClient, employee: Account, connected: RunningSandbox
+) -> None:
+    from app.core.db import get_database
+
+    await request_sync(app, employee)
+    pool = get_database().engine.sync_engine.pool
+    settings = connected.state.settings
+    connected.state.settings = settings.model_copy(update={"latency_ms": 400})  # each call
+    listing = asyncio.create_task(tasks(client, "procurement", employee, refresh="true"))
+    held: list[int] = []
+    while not listing.done():
+        held.append(pool.checkedout())  # type: ignore[attr-defined]
+        await asyncio.sleep(0.02)
+    connected.state.settings = settings
+    page = await listing
+    assert page["refresh"] == "synced"
+    assert len(held) > 10
+    # The caller was checked and the page read on the route's connection; while the source
+    # took its time, none was out.
+    assert held.count(0) >= len(held) * 0.6, held
 
 
 async def test_a_key_in_flight_answers_409_and_the_key_is_per_user(
