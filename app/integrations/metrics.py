@@ -68,6 +68,10 @@ class BreakerCollector(Collector):
         """Report ``registry``'s breakers until it is garbage-collected."""
         self._registries.add(registry)
 
+    def untrack(self, registry: BreakerRegistry) -> None:
+        """Stop reporting ``registry``'s breakers (its integrations closed)."""
+        self._registries.discard(registry)
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         state = GaugeMetricFamily(
             "workflow_hub_integration_breaker_state",

@@ -222,6 +222,7 @@ async def open_integrations(
     )
     headers = {"User-Agent": USER_AGENT}
     async with AsyncExitStack() as stack:
+        stack.callback(breakers.close)
         clients: dict[str, httpx.AsyncClient] = {}
         for name, own in (("oracle_fusion", settings.oracle_fusion), ("yardi", settings.yardi)):
             policy = policy_from_settings(

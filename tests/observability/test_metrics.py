@@ -205,3 +205,13 @@ async def test_the_breaker_gauge_shows_the_worst_state_of_each_integration(
     assert value(await scrape(client), state, integration="yardi_probe") == 0
     closed = "workflow_hub_integration_breaker_closed_total"
     assert value(await scrape(client), closed, integration="yardi_probe") >= 1
+
+    # Integrations closed (an app stopped) no longer report their breakers, even before the
+    # garbage collector finds the registry: a stopped app's open breaker is not this process's.
+    breakers.get("yardi_probe", "tenant-b").record_failure("HTTP 503")
+    assert value(await scrape(client), state, integration="yardi_probe") == 2
+    breakers.close()
+    after = await scrape(client)
+    assert not [
+        s for s in after if s.name == state and s.labels.get("integration") == "yardi_probe"
+    ]

@@ -122,6 +122,11 @@ class BreakerRegistry:
         self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
         metrics.BREAKERS.track(self)
 
+    def close(self) -> None:
+        """Stop exporting these breakers: the integrations that used them are closed (the gauge
+        must not report a closed app's open breaker until the garbage collector finds it)."""
+        metrics.BREAKERS.untrack(self)
+
     def get(self, integration: str, tenant: str | None) -> CircuitBreaker:
         """Return the breaker of ``integration`` for ``tenant`` (``-`` when there is none)."""
         key = (integration, tenant or "-")
