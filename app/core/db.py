@@ -242,15 +242,19 @@ class SQLiteWriters:
         dialect = sync_engine.dialect
         commit, rollback = dialect.do_commit, dialect.do_rollback
 
+        # A COMMIT or ROLLBACK with no transaction open does nothing but cost a hop to
+        # aiosqlite's thread: every read-only connection returned to the pool would pay one.
         def do_commit(dbapi_connection: Any) -> None:
             try:
-                commit(dbapi_connection)
+                if _in_transaction(dbapi_connection):
+                    commit(dbapi_connection)
             finally:
                 self.release(dbapi_connection)
 
         def do_rollback(dbapi_connection: Any) -> None:
             try:
-                rollback(dbapi_connection)
+                if _in_transaction(dbapi_connection):
+                    rollback(dbapi_connection)
             finally:
                 self.release(dbapi_connection)
 
@@ -292,6 +296,13 @@ class SQLiteWriters:
 
     def _released_with(self, dbapi_connection: Any, *_: Any) -> None:
         self.release(dbapi_connection)
+
+
+def _in_transaction(dbapi_connection: Any) -> bool:
+    """Whether SQLite has a transaction open on the connection, read on this thread (the
+    sqlite3 connection's flag, no hop); True when it cannot tell."""
+    driver = getattr(dbapi_connection, "_connection", None)  # the aiosqlite connection
+    return bool(getattr(driver, "in_transaction", True))
 
 
 _database: Database | None = None
