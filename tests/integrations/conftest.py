@@ -108,8 +108,10 @@ def sandbox(
 
 
 @pytest.fixture
-def breakers(clock: FakeClock) -> BreakerRegistry:
-    return BreakerRegistry(failure_threshold=3, reset_seconds=30, clock=clock)
+def breakers(clock: FakeClock) -> Iterator[BreakerRegistry]:
+    registry = BreakerRegistry(failure_threshold=3, reset_seconds=30, clock=clock)
+    yield registry
+    registry.close()  # its open breakers must not show in a later test's gauge
 
 
 HttpFactory = Callable[..., httpx.AsyncClient]
