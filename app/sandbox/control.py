@@ -200,7 +200,8 @@ def _rates(body: dict[str, Any], state: SandboxState) -> FaultRates | None:
 
 
 async def traffic(request: Request) -> Response:
-    """The requests each system received (``requests``) and its ``peak_in_flight``."""
+    """The requests each system received (``requests``), its ``peak_in_flight`` and the callers
+    that went away before their body arrived (``disconnected``)."""
     state = _state(request)
     return JSONResponse({s: asdict(state.traffic[s]) for s in SYSTEMS})
 

@@ -10,7 +10,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -58,6 +58,10 @@ class FaultInjection:
                 response.headers["Retry-After"] = str(fault.retry_after)
                 self.state.retry_after.told_to_wait(request_id, fault.retry_after, time.monotonic())
             await response(scope, receive, send)
+        except ClientDisconnect:
+            # The caller went away before its request's body arrived (a client killed mid-call,
+            # or one that gave up): nobody is left to answer, and it is not the simulator's bug.
+            traffic.disconnected += 1
         finally:
             traffic.in_flight -= 1
 

@@ -145,11 +145,13 @@ class TaskNotPending(Exception):
 
 @dataclass
 class Traffic:
-    """Requests one system has seen, and the most it had in flight at once."""
+    """Requests one system has seen, the most it had in flight at once, and how many callers
+    went away before their request's body arrived."""
 
     requests: int = 0
     in_flight: int = 0
     peak_in_flight: int = 0
+    disconnected: int = 0
 
 
 @dataclass

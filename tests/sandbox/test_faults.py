@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import httpx
+from starlette.types import Message
 
 from app.core.settings import SandboxSettings
 from app.sandbox import Fault, SandboxState
+from app.sandbox.app import build_sandbox
 from tests.integrations.conftest import RunningSandbox
 
 TASKS = "/oracle/bpm/api/4.0/tasks"
@@ -136,3 +139,35 @@ async def test_a_retried_call_keeps_its_request_id(sandbox: RunningSandbox) -> N
     assert answered.status_code == 200
     ledger = sandbox.state.retry_after
     assert (ledger.limited, ledger.honoured, ledger.early) == (1, 1, [])
+
+
+async def test_a_caller_gone_before_its_body_is_counted_not_raised(tmp_path: Path) -> None:
+    # A worker killed -9 mid-call leaves the simulator reading a body that never comes: that
+    # is the caller's end, not a bug of the simulator (no traceback in its log).
+    sandbox = build_sandbox(SandboxSettings(jwt_key_file=tmp_path / "key.pem"))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/yardi/webservices/ItfLeasingApprovals.asmx",
+        "raw_path": b"/yardi/webservices/ItfLeasingApprovals.asmx",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"content-type", b"text/xml"), (b"content-length", b"400")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await sandbox.app(scope, receive, send)
+
+    traffic = sandbox.state.traffic["yardi"]
+    assert (traffic.requests, traffic.disconnected, traffic.in_flight) == (1, 1, 0)
