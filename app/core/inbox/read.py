@@ -7,7 +7,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import read_session, utcnow
@@ -37,7 +36,7 @@ from app.core.inbox.source import (
     SourceTaskGone,
     TaskRef,
 )
-from app.core.inbox.sync import SyncingInbox
+from app.core.inbox.sync import SyncConflict, SyncingInbox
 from app.core.security import Principal
 
 
@@ -95,7 +94,7 @@ class ReadingInbox(SyncingInbox):
         except TimeoutError:
             logger.warning("%s refresh of %s timed out", self.module, principal.user_id)
             return "timed_out"
-        except (SourceError, IntegrityError) as exc:
+        except (SourceError, SyncConflict) as exc:
             logger.warning("%s refresh of %s failed: %s", self.module, principal.user_id, exc)
             return "failed"
         return "synced"

@@ -15,7 +15,10 @@ import logging
 import uuid
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from app.core.db import one_write, read_session, reading, utcnow
+from app.core.errors import TransientError
 from app.core.inbox import store
 from app.core.inbox.base import (
     NO_LONGER_PENDING,
@@ -31,6 +34,11 @@ from app.core.inbox.source import (
 from app.core.inbox.store import ListingChanges
 
 logger = logging.getLogger(__name__)
+
+
+class SyncConflict(TransientError):
+    """Two syncs of one inbox inserted the same new task at once and this one lost: a retry
+    (the relay's, for a durable sync) finds the task stored and publishes nothing twice."""
 
 
 class SyncingInbox(InboxBase):
@@ -56,6 +64,8 @@ class SyncingInbox(InboxBase):
 
         Raises:
             SourceError: the source failed; the inbox keeps its last good copy.
+            SyncConflict: another sync of this inbox stored the same new task first (a
+                ``TransientError``: retry).
         """
         if merge_identity:
             user = await self._merged(user)
@@ -80,17 +90,25 @@ class SyncingInbox(InboxBase):
             async with one_write() as conn:
                 if await store.confirm_listing(conn, self.tables, user, listed, now=now):
                     return SyncResult(confirmed=len(listed))
-        async with writing(join=join) as session:
-            changes = await store.apply_listing(
-                session,
-                self.tables,
-                user,
-                listed,
-                pending=pending,
-                now=now,
-                close_reason=NO_LONGER_PENDING,
-            )
-            await self._publish(changes, sync_id=sync_id)
+        try:
+            async with writing(join=join) as session:
+                changes = await store.apply_listing(
+                    session,
+                    self.tables,
+                    user,
+                    listed,
+                    pending=pending,
+                    now=now,
+                    close_reason=NO_LONGER_PENDING,
+                )
+                await self._publish(changes, sync_id=sync_id)
+        except IntegrityError as exc:
+            # Another sync of this inbox (a refresh beside the durable sync) inserted the same
+            # new task first: nothing of this one was written or published, and the next try
+            # finds the task stored.
+            raise SyncConflict(
+                f"{self.module} inbox of {user.user_id}: another sync stored its tasks first"
+            ) from exc
         return SyncResult(
             received=len(changes.received),
             updated=len(changes.updated),

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 
 from app.contracts.procurement import (
     ProcurementApprovalAudited,
@@ -19,7 +20,10 @@ from app.contracts.procurement import (
 )
 from app.contracts.user import UserTaskSyncRequested
 from app.core.db import session_scope, utcnow
+from app.core.errors import TransientError
 from app.core.inbox import store
+from app.core.inbox.source import InboxUser
+from app.core.inbox.sync import SyncConflict
 from app.events.testing import capture_events
 from app.modules.procurement.models import ProcurementTask
 from app.modules.procurement.service import inbox as procurement_inbox
@@ -225,6 +229,41 @@ async def test_a_row_that_changed_after_the_sync_read_it_keeps_its_outcome(
     row = next(t for t in everything if t["id"] == gone["id"])
     expected = ("approved", "approved") if meanwhile == "approved here" else ("pending", None)
     assert (row["status"], row["close_reason"]) == expected
+
+
+async def test_a_sync_that_loses_the_race_to_store_a_new_task_is_a_transient_conflict(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    employee: Account,
+    connected: RunningSandbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A refresh beside the durable sync of a new inbox: both find the same new task, and the
+    # second INSERT breaks the inbox's unique key. The loser is retried (a TransientError, one
+    # log line at the relay), not a bug with a stack; a refresh answers from the local copy.
+    apply_listing = store.apply_listing
+
+    async def lost_the_race(*args: Any, **kwargs: Any) -> Any:
+        raise IntegrityError("INSERT INTO procurement_tasks", {}, Exception("UNIQUE constraint"))
+
+    monkeypatch.setattr(store, "apply_listing", lost_the_race)
+    user = InboxUser(
+        organization_id=employee.organization_id,
+        user_id=employee.user_id,
+        email=employee.email,
+        oracle_username=EMMA,
+    )
+    with pytest.raises(SyncConflict) as raised:
+        await procurement_inbox.sync(user, sync_id=uuid.uuid4(), join=False, merge_identity=True)
+    assert isinstance(raised.value, TransientError)
+    # The refresh that lost answers the local copy (still empty), not a 500.
+    assert items(await tasks(client, "procurement", employee, refresh="true")) == []
+
+    monkeypatch.setattr(store, "apply_listing", apply_listing)
+    result = await procurement_inbox.sync(
+        user, sync_id=uuid.uuid4(), join=False, merge_identity=True
+    )
+    assert result.received == 2
 
 
 async def test_acting_on_a_task_decided_elsewhere_answers_409_and_audits_the_failure(
