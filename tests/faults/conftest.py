@@ -25,6 +25,7 @@ from app.modules.notification.models import Device
 from app.modules.user.models import User
 from app.sandbox.data import DataSet
 from app.sandbox.keys import demo_private_key_pem
+from tests import factories
 from tests.factories import PASSWORD, Account, connect_to_sandbox, create_org, create_user
 from tests.faults.cluster import Cluster, process_env
 
@@ -147,24 +148,7 @@ async def populate(
 
 async def log_in(api: str, account: Account) -> Account:
     async with httpx.AsyncClient(base_url=api, timeout=30) as http:
-        response = await http.post(
-            "/api/v1/auth/login",
-            json={
-                "email": account.email,
-                "password": account.password,
-                "organization_id": str(account.organization_id),
-            },
-        )
-    assert response.status_code == 200, response.text
-    tokens = response.json()
-    return Account(
-        account.user_id,
-        account.organization_id,
-        account.email,
-        account.password,
-        tokens["access_token"],
-        tokens["refresh_token"],
-    )
+        return await factories.log_in(http, account, organization_id=str(account.organization_id))
 
 
 @pytest.fixture
